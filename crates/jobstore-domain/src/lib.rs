@@ -1,0 +1,52 @@
+//! jobstore's domain: tenants, jobs, their audit trail and the job state machine, with no
+//! database, no I/O and no clock (every time is passed in).
+//!
+//! Storage crates persist these types; anything that wants to reason about jobs without a
+//! database (a scheduler, a UI, a test) can depend on this crate alone.
+//!
+//! ```
+//! use chrono::{TimeDelta, Utc};
+//! use jobstore_domain::{Change, JobStatus, LeaseGrant, NewJob, TenantId};
+//!
+//! let now = Utc::now();
+//! let job = NewJob {
+//!     image_uri: Some("gcr.io/project/image:latest".into()),
+//!     ..NewJob::new(TenantId::new("tenant-123")?)
+//! }
+//! .into_job(now)?;
+//!
+//! // A worker claims it, runs it, and it fails: one retry of three is used.
+//! let lease = LeaseGrant::new("worker-1", now, TimeDelta::seconds(30));
+//! let job = job.apply(&Change::to(JobStatus::Assigned).lease(lease), now)?.job;
+//! let job = job.apply(&Change::to(JobStatus::Running), now)?.job;
+//! let job = job.apply(&Change::to(JobStatus::Failed).reason("exit 1"), now)?.job;
+//! assert!(job.can_retry());
+//! let job = job.apply(&Change::to(JobStatus::Pending), now)?.job;
+//! assert_eq!((job.attempt, job.output_prefix.as_str()), (2, format!("jobs/{}/2/", job.id).as_str()));
+//! # Ok::<(), jobstore_domain::DomainError>(())
+//! ```
+
+mod error;
+mod ids;
+mod job;
+mod lifecycle;
+mod listing;
+mod retry;
+mod status;
+mod tenant;
+mod text;
+mod transition;
+
+pub use error::{DomainError, StaleLease};
+pub use ids::{JobId, LeaseId, MAX_ID_LEN, TenantId, TransitionId};
+pub use job::{
+    DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, NewJob, check_output, decode_commands,
+    encode_commands, output_prefix, validate_agent, validate_batch_job_name, validate_queue,
+};
+pub use lifecycle::{Applied, Change, LeaseGrant};
+pub use listing::{Cursor, JobFilter, MAX_PAGE_SIZE, Page, PageRequest};
+pub use retry::RetryPolicy;
+pub use status::JobStatus;
+pub use tenant::{NewTenant, OAuthIdentity, Tenant, TenantUpdate};
+pub use text::MAX_TEXT_BYTES;
+pub use transition::JobStateTransition;

@@ -1,0 +1,164 @@
+//! Retry backoff: how long a failed job waits before it can be claimed again.
+
+use chrono::TimeDelta;
+
+use crate::{DomainError, JobId, error::invalid};
+
+/// Exponential backoff with a cap and jitter.
+///
+/// The n-th retry waits `min(base * 2^(n-1), max_delay)`, less up to `jitter` of it. The jitter is
+/// derived from the job's id and the retry number, so it spreads jobs that failed together, yet the
+/// same job and retry always get the same delay (tests need no random source).
+///
+/// ```
+/// use chrono::TimeDelta;
+/// use jobstore_domain::{JobId, RetryPolicy};
+///
+/// let policy = RetryPolicy { base: TimeDelta::seconds(1), max_delay: TimeDelta::seconds(60), jitter: 0.0 };
+/// let job = JobId::new("j1").unwrap();
+/// assert_eq!(policy.delay(&job, 1), TimeDelta::seconds(1));
+/// assert_eq!(policy.delay(&job, 3), TimeDelta::seconds(4));
+/// assert_eq!(policy.delay(&job, 30), TimeDelta::seconds(60));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// The delay before the first retry.
+    pub base: TimeDelta,
+    /// The longest delay.
+    pub max_delay: TimeDelta,
+    /// The share of the delay taken off at random, from 0.0 (none) to 1.0 (up to all of it).
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    /// 1 s doubling to at most 10 min, with half the delay as jitter.
+    fn default() -> Self {
+        Self {
+            base: TimeDelta::seconds(1),
+            max_delay: TimeDelta::minutes(10),
+            jitter: 0.5,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Retries at once.
+    pub const IMMEDIATE: RetryPolicy = RetryPolicy {
+        base: TimeDelta::zero(),
+        max_delay: TimeDelta::zero(),
+        jitter: 0.0,
+    };
+
+    /// Checks the policy's numbers.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if self.base < TimeDelta::zero() || self.max_delay < self.base {
+            return Err(invalid("retry_policy", "needs 0 <= base <= max_delay"));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(invalid("retry_policy", "jitter must be between 0 and 1"));
+        }
+        Ok(())
+    }
+
+    /// The wait before retry number `retry` (1 for the first) of `job`.
+    pub fn delay(&self, job: &JobId, retry: i32) -> TimeDelta {
+        let doublings = retry.saturating_sub(1).clamp(0, 40) as u32;
+        let full = self
+            .base
+            .checked_mul(1_i32.checked_shl(doublings.min(30)).unwrap_or(i32::MAX))
+            .filter(|d| doublings <= 30 && *d <= self.max_delay)
+            .unwrap_or(self.max_delay);
+        let micros = full.num_microseconds().unwrap_or(i64::MAX) as f64;
+        let cut = micros * self.jitter * unit_interval(job.as_str(), retry);
+        TimeDelta::microseconds((micros - cut) as i64)
+    }
+
+    /// The stored form: `base_ms,max_delay_ms,jitter`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{},{},{}",
+            self.base.num_milliseconds(),
+            self.max_delay.num_milliseconds(),
+            self.jitter
+        )
+    }
+
+    /// Reads the stored form back.
+    pub fn decode(text: &str) -> Result<Self, DomainError> {
+        let bad = || {
+            invalid(
+                "retry_policy",
+                format!("{text:?} is not base_ms,max_ms,jitter"),
+            )
+        };
+        let mut parts = text.split(',');
+        let mut next = || parts.next().ok_or_else(bad);
+        let base = next()?.parse::<i64>().map_err(|_| bad())?;
+        let max = next()?.parse::<i64>().map_err(|_| bad())?;
+        let jitter = next()?.parse::<f64>().map_err(|_| bad())?;
+        let policy = RetryPolicy {
+            base: TimeDelta::milliseconds(base),
+            max_delay: TimeDelta::milliseconds(max),
+            jitter,
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+}
+
+/// A number in [0, 1) fixed by `key` and `n` (FNV-1a).
+fn unit_interval(key: &str, n: i32) -> f64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes().chain(n.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash >> 11) as f64 / (1_u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn delay_stays_within_jitter_and_cap(
+            base_ms in 0_i64..100_000,
+            extra_ms in 0_i64..10_000_000,
+            jitter in 0.0_f64..=1.0,
+            retry in 1_i32..200,
+            job in "[a-z0-9-]{1,36}",
+        ) {
+            let policy = RetryPolicy {
+                base: TimeDelta::milliseconds(base_ms),
+                max_delay: TimeDelta::milliseconds(base_ms + extra_ms),
+                jitter,
+            };
+            let job = JobId::new(job).unwrap();
+            let delay = policy.delay(&job, retry);
+            prop_assert!(delay >= TimeDelta::zero());
+            prop_assert!(delay <= policy.max_delay);
+            prop_assert_eq!(delay, policy.delay(&job, retry));
+        }
+
+        #[test]
+        fn delay_without_jitter_never_shrinks(base_ms in 1_i64..10_000, retry in 1_i32..100) {
+            let policy = RetryPolicy {
+                base: TimeDelta::milliseconds(base_ms),
+                max_delay: TimeDelta::hours(1),
+                jitter: 0.0,
+            };
+            let job = JobId::new("j").unwrap();
+            prop_assert!(policy.delay(&job, retry + 1) >= policy.delay(&job, retry));
+        }
+    }
+
+    #[test]
+    fn encodes_and_decodes() {
+        let policy = RetryPolicy::default();
+        assert_eq!(RetryPolicy::decode(&policy.encode()).unwrap(), policy);
+        assert!(RetryPolicy::decode("1,2").is_err());
+        assert!(RetryPolicy::decode("5,1,0").is_err());
+    }
+}
