@@ -60,7 +60,7 @@ pub struct Job {
     pub batch_job_name: Option<String>,
     /// The last attempt's error.
     pub error_message: Option<String>,
-    /// Counts the job's changes; every state change and heartbeat moves it on.
+    /// Counts the job's changes; every write but a heartbeat moves it on.
     pub version: i64,
     /// When the job was created.
     pub created_at: DateTime<Utc>,

@@ -43,7 +43,7 @@ pub use job::{
     DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, NewJob, check_output, decode_commands,
     encode_commands, output_prefix, validate_agent, validate_batch_job_name, validate_queue,
 };
-pub use lifecycle::{Applied, Change, LeaseGrant};
+pub use lifecycle::{Applied, Change, Lease, LeaseGrant};
 pub use listing::{Cursor, JobFilter, MAX_PAGE_SIZE, Page, PageRequest};
 pub use retry::RetryPolicy;
 pub use status::JobStatus;

@@ -3,7 +3,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::{
-    DomainError, Job, JobStateTransition, JobStatus, LeaseId, StaleLease, TransitionId,
+    DomainError, Job, JobId, JobStateTransition, JobStatus, LeaseId, StaleLease, TenantId,
+    TransitionId,
     job::{output_prefix, validate_agent},
     text,
 };
@@ -93,6 +94,17 @@ impl LeaseGrant {
             deadline: now + duration,
         }
     }
+}
+
+/// What a worker presents to report on a job it holds: the job and the lease it was granted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The job's tenant.
+    pub tenant_id: TenantId,
+    /// The job.
+    pub job_id: JobId,
+    /// The lease granted by the claim.
+    pub lease_id: LeaseId,
 }
 
 /// A job after a change, and the audit record of the change.
@@ -191,6 +203,15 @@ impl Job {
             actor: actor.map(str::to_owned),
             attempt: self.attempt,
         }
+    }
+
+    /// The handle a worker reports with, while the job is held under a lease.
+    pub fn lease(&self) -> Option<Lease> {
+        Some(Lease {
+            tenant_id: self.tenant_id.clone(),
+            job_id: self.id.clone(),
+            lease_id: self.lease_id.clone()?,
+        })
     }
 
     /// Whether a FAILED or LOST job still has a retry left.

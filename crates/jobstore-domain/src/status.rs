@@ -86,11 +86,6 @@ impl JobStatus {
             JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled | JobStatus::Lost
         )
     }
-
-    /// Whether the transition into `self` ends an attempt and so sets `completed_at`.
-    pub(crate) const fn sets_completed_at(self) -> bool {
-        self.is_finished()
-    }
 }
 
 impl fmt::Display for JobStatus {

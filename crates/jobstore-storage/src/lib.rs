@@ -1,1 +1,54 @@
-//! placeholder
+//! jobstore's storage: tenants, jobs and their audit trail on PostgreSQL, MySQL/MariaDB and
+//! SQLite through one API, with the job state machine enforced on every write.
+//!
+//! - [`Store`] is a connection pool and a clock. It implements [`TenantRepository`],
+//!   [`JobRepository`] and [`WorkerRepository`]; so does [`Tx`], the handle of
+//!   [`Store::transaction`], for calls that must commit together.
+//! - Every state change goes through [`jobstore_domain::Job::apply`] and writes its audit record
+//!   in the same transaction, guarded by the state it was read in: a concurrent change is a
+//!   [`StorageError::Conflict`], never a silent overwrite.
+//! - Backends are chosen by URL (`postgres://`, `mysql://`, `sqlite://`, a path, `:memory:`),
+//!   each behind its Cargo feature (`sqlite` is the default). The `mock` feature adds mockall
+//!   mocks of the traits (`MockTenantRepository`, `MockJobRepository`, `MockWorkerRepository`).
+//!
+//! The schema is created by `jobstore-migrator` (`cargo xtask migrate`).
+//!
+//! ```no_run
+//! use jobstore_domain::{JobStatus, NewJob, NewTenant};
+//! use jobstore_storage::{JobRepository, Store, TenantRepository};
+//!
+//! let store = Store::open_url("jobstore.db")?;
+//! let tenant = store.create_tenant(NewTenant::named("Acme Corp"))?;
+//! let job = store.create_job(NewJob {
+//!     image_uri: Some("gcr.io/project/image:latest".into()),
+//!     commands: vec!["echo".into(), "hello".into()],
+//!     ..NewJob::new(tenant.id.clone())
+//! })?;
+//! let cancelled = store.cancel_job(&tenant.id, &job.id, "no longer needed")?;
+//! assert_eq!(cancelled.status, JobStatus::Cancelled);
+//! assert_eq!(store.job_history(&tenant.id, &job.id)?.len(), 2);
+//! # Ok::<(), jobstore_storage::StorageError>(())
+//! ```
+
+mod clock;
+mod config;
+mod connection;
+mod error;
+mod jobs;
+mod repository;
+mod rows;
+mod schema;
+mod store;
+mod tenants;
+mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Backend, DEFAULT_SQLITE_PATH, StoreConfig};
+pub use connection::DbConnection;
+pub use error::{Entity, StorageError};
+pub use repository::{
+    ClaimRequest, Enqueued, JobRepository, Reaped, TenantRepository, WorkerRepository,
+};
+#[cfg(feature = "mock")]
+pub use repository::{MockJobRepository, MockTenantRepository, MockWorkerRepository};
+pub use store::{Store, Tx};

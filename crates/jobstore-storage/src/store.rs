@@ -1,0 +1,284 @@
+//! The store: a connection pool and a clock, and the transactions every repository call runs in.
+
+use std::{cell::RefCell, collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use jobstore_domain::{Job, RetryPolicy};
+
+use crate::{
+    Backend, Clock, DbConnection, StorageError, StoreConfig, SystemClock,
+    connection::ConnectionManager,
+};
+
+/// jobstore's storage: every repository trait is implemented by [`Store`] (each call is its own
+/// transaction) and by [`Tx`] (calls compose inside one transaction, see [`Store::transaction`]).
+///
+/// ```no_run
+/// use jobstore_storage::{JobRepository, Store, TenantRepository};
+/// use jobstore_domain::{NewJob, NewTenant};
+///
+/// let store = Store::open_url("postgres://postgres@127.0.0.1/test")?;
+/// let tenant = store.create_tenant(NewTenant::named("Acme Corp"))?;
+/// let job = store.create_job(NewJob::new(tenant.id.clone()))?;
+/// assert_eq!(store.get_job(&tenant.id, &job.id)?.status, job.status);
+/// # Ok::<(), jobstore_storage::StorageError>(())
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<ConnectionManager>,
+    backend: Backend,
+    settings: Arc<Settings>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("pool", &self.pool.state())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens a pool as `config` says and checks that the database answers.
+    pub fn open(config: StoreConfig) -> Result<Store, StorageError> {
+        let backend = config.backend()?;
+        if !backend.is_enabled() {
+            return Err(StorageError::BackendDisabled { backend });
+        }
+        // Every connection to an in-memory SQLite database is a database of its own: keep one.
+        let in_memory = backend == Backend::Sqlite && config.url.contains(":memory:");
+        let (max_open, max_idle) = if in_memory {
+            (1, 1)
+        } else {
+            (config.max_open.max(1), config.max_idle.min(config.max_open))
+        };
+        let manager = ConnectionManager {
+            url: config.url.clone(),
+            busy_timeout: config.busy_timeout,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max_open)
+            .min_idle(Some(max_idle))
+            .max_lifetime(config.max_lifetime.filter(|_| !in_memory))
+            .idle_timeout(config.max_idle_time.filter(|_| !in_memory))
+            .connection_timeout(config.connect_timeout)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(manager);
+        // Open one connection first, so a wrong URL or a refusing server is reported by its own
+        // error rather than as a pool time-out.
+        DbConnection::open(&config.url, config.busy_timeout)?;
+        Ok(Store {
+            pool,
+            backend,
+            settings: Arc::new(Settings {
+                clock: Arc::new(SystemClock),
+                default_retry: RetryPolicy::default(),
+                queue_retry: HashMap::new(),
+            }),
+        })
+    }
+
+    /// Opens a pool for `url` with the default settings.
+    pub fn open_url(url: &str) -> Result<Store, StorageError> {
+        Store::open(StoreConfig::new(url))
+    }
+
+    /// Opens the database the environment names (see [`StoreConfig::from_env`]).
+    pub fn from_env() -> Result<Store, StorageError> {
+        Store::open(StoreConfig::from_env()?)
+    }
+
+    /// Reads the time from `clock` from now on (tests pass a [`crate::ManualClock`]).
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Store {
+        self.settings_mut().clock = Arc::new(clock);
+        self
+    }
+
+    /// Sets the backoff for jobs that name no policy of their own.
+    pub fn with_default_retry_policy(mut self, policy: RetryPolicy) -> Store {
+        self.settings_mut().default_retry = policy;
+        self
+    }
+
+    /// Sets the backoff for the jobs of one queue that name no policy of their own.
+    pub fn with_queue_retry_policy(mut self, queue: &str, policy: RetryPolicy) -> Store {
+        self.settings_mut()
+            .queue_retry
+            .insert(queue.to_owned(), policy);
+        self
+    }
+
+    fn settings_mut(&mut self) -> &mut Settings {
+        // A store is configured before it is shared; a shared one is copied on change.
+        Arc::make_mut(&mut self.settings)
+    }
+
+    /// The backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The store clock's current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.settings.clock.now()
+    }
+
+    /// The health check: takes a connection and runs a trivial query.
+    pub fn ping(&self) -> Result<(), StorageError> {
+        self.pool.get()?.ping()
+    }
+
+    /// Runs `f` in one database transaction: the repository calls it makes on the [`Tx`] are
+    /// committed together when it returns `Ok`, and all rolled back when it returns `Err`.
+    ///
+    /// ```no_run
+    /// use jobstore_domain::{NewJob, NewTenant};
+    /// use jobstore_storage::{JobRepository, Store, TenantRepository};
+    ///
+    /// let store = Store::open_url("jobstore.db")?;
+    /// let (tenant, job) = store.transaction(|tx| {
+    ///     let tenant = tx.create_tenant(NewTenant::named("Acme Corp"))?;
+    ///     let job = tx.create_job(NewJob::new(tenant.id.clone()))?;
+    ///     Ok((tenant, job))
+    /// })?;
+    /// # Ok::<(), jobstore_storage::StorageError>(())
+    /// ```
+    pub fn transaction<T>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let mut conn = self.pool.get()?;
+        write_transaction(&mut conn, |conn| {
+            let tx = Tx {
+                conn: RefCell::new(conn),
+                settings: &self.settings,
+            };
+            f(&tx)
+        })
+    }
+}
+
+/// An open transaction, handed to the closure of [`Store::transaction`].
+///
+/// It implements the same repository traits as [`Store`]. Each call runs in a savepoint, so a
+/// failed call leaves the transaction as it was before it.
+pub struct Tx<'a> {
+    conn: RefCell<&'a mut DbConnection>,
+    settings: &'a Settings,
+}
+
+impl std::fmt::Debug for Tx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx").finish_non_exhaustive()
+    }
+}
+
+pub(crate) mod session {
+    use super::*;
+
+    /// What every call reads besides the database.
+    #[derive(Debug, Clone)]
+    pub struct Settings {
+        pub(crate) clock: Arc<dyn Clock>,
+        pub(crate) default_retry: RetryPolicy,
+        pub(crate) queue_retry: HashMap<String, RetryPolicy>,
+    }
+
+    impl Settings {
+        /// The backoff for a job's next retry: its own policy, else its queue's, else the default.
+        pub(crate) fn retry_policy(&self, job: &Job) -> RetryPolicy {
+            job.retry_policy
+                .or_else(|| self.queue_retry.get(&job.queue).copied())
+                .unwrap_or(self.default_retry)
+        }
+    }
+
+    /// How a repository call gets its connection: the store checks one out per call, a
+    /// transaction lends its own. Implemented by [`Store`] and [`Tx`] only.
+    pub trait Session {
+        /// Runs a read.
+        fn read<T>(
+            &self,
+            f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
+        ) -> Result<T, StorageError>;
+
+        /// Runs a change atomically.
+        fn write<T>(
+            &self,
+            f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
+        ) -> Result<T, StorageError>;
+    }
+}
+
+pub(crate) use session::{Session, Settings};
+
+impl Session for Store {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        f(&mut *self.pool.get()?, &self.settings)
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        write_transaction(&mut *self.pool.get()?, |conn| f(conn, &self.settings))
+    }
+}
+
+impl Session for Tx<'_> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        f(&mut self.conn.borrow_mut(), self.settings)
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        self.conn
+            .borrow_mut()
+            .transaction(|conn| f(conn, self.settings))
+    }
+}
+
+/// Runs `f` in a new top-level transaction. SQLite's starts with `BEGIN IMMEDIATE`, taking the
+/// write lock first, so two writers never deadlock upgrading a read lock.
+fn write_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(inner) => {
+            use diesel::connection::{AnsiTransactionManager, TransactionManager};
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(value) => {
+                    if let Err(e) =
+                        <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
+                    {
+                        let _ =
+                            <DbConnection as Connection>::TransactionManager::rollback_transaction(
+                                conn,
+                            );
+                        return Err(e.into());
+                    }
+                    Ok(value)
+                }
+                Err(e) => {
+                    <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+                    Err(e)
+                }
+            }
+        }
+        #[allow(unreachable_patterns)]
+        _ => conn.transaction(f),
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE job_state_transitions;
+DROP TABLE jobs;
+DROP TABLE tenants;
