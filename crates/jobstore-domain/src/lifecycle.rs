@@ -149,6 +149,8 @@ impl Job {
                 job.attempt = job.retry_count + 1;
                 job.output_prefix = output_prefix(&job.id, job.attempt);
                 job.output_key = None;
+                // The failed attempt's error stays in the audit trail, not on the new attempt.
+                job.error_message = None;
                 job.not_before = change.not_before.unwrap_or(at).max(at);
                 job.clear_lease();
                 job.assigned_agent = None;

@@ -4,8 +4,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use jobstore_domain::{
-    Change, Cursor, Job, JobFilter, JobId, JobStateTransition, NewJob, Page, PageRequest, TenantId,
-    validate_batch_job_name,
+    Change, Cursor, Job, JobFilter, JobId, JobStateTransition, JobStatus, NewJob, Page,
+    PageRequest, TenantId, validate_batch_job_name,
 };
 
 use crate::{
@@ -114,6 +114,22 @@ impl<S: Session> JobRepository for S {
         self.write(|conn, settings| {
             let before = live_job(conn, tenant, job)?;
             let applied = before.apply(&change, settings.clock.now())?;
+            record(conn, &before, &applied.job, &[applied.transition])?;
+            Ok(applied.job)
+        })
+    }
+
+    fn retry_job(&self, tenant: &TenantId, job: &JobId) -> Result<Job, StorageError> {
+        self.write(|conn, settings| {
+            let before = live_job(conn, tenant, job)?;
+            // PENDING is also reached by a worker's release: only a finished attempt is retried.
+            if !matches!(before.status, JobStatus::Failed | JobStatus::Lost) {
+                return Err(StorageError::InvalidTransition {
+                    from: before.status,
+                    to: JobStatus::Pending,
+                });
+            }
+            let applied = before.apply(&Change::to(JobStatus::Pending), settings.clock.now())?;
             record(conn, &before, &applied.job, &[applied.transition])?;
             Ok(applied.job)
         })
@@ -311,8 +327,9 @@ pub(crate) fn guarded_update(
     after: &Job,
     expired_at: Option<DateTime<Utc>>,
 ) -> Result<(), StorageError> {
-    // Without a reaper's cut-off, the deadline test is always true.
-    let cutoff = stored(expired_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
+    // Without a reaper's cut-off the deadline test always holds: no lease runs past year 9999,
+    // the last every backend stores (and SQLite compares times as text).
+    let cutoff = expired_at.map_or_else(end_of_time, stored);
     let target = jobs::table
         .find((before.tenant_id.as_str(), before.id.as_str()))
         .filter(jobs::status.eq(before.status.as_str()))
@@ -341,6 +358,12 @@ pub(crate) fn guarded_update(
         }),
         _ => Ok(()),
     }
+}
+
+fn end_of_time() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or(chrono::NaiveDateTime::MAX)
 }
 
 /// The job as changed at `now` without a state change.

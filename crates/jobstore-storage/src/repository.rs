@@ -30,7 +30,8 @@ pub trait TenantRepository {
     /// Changes a tenant's name, e-mail address or OAuth identity.
     fn update_tenant(&self, id: &TenantId, update: TenantUpdate) -> Result<Tenant, StorageError>;
 
-    /// Hides a tenant from reads; its rows stay until purged.
+    /// Hides a tenant and its jobs from reads and claims; the rows stay until purged. Workers
+    /// holding its jobs may still report on them.
     fn soft_delete_tenant(&self, id: &TenantId) -> Result<(), StorageError>;
 
     /// Deletes a tenant for good, with its jobs and their audit trails (soft-deleted or not).
@@ -103,10 +104,10 @@ pub trait JobRepository {
         self.transition_job(tenant, job, Change::to(JobStatus::Cancelled).reason(reason))
     }
 
-    /// FAILED or LOST back to PENDING while retries remain, claimable at once.
-    fn retry_job(&self, tenant: &TenantId, job: &JobId) -> Result<Job, StorageError> {
-        self.transition_job(tenant, job, Change::to(JobStatus::Pending))
-    }
+    /// FAILED or LOST back to PENDING while retries remain, claimable at once. Any other
+    /// status is [`StorageError::InvalidTransition`]; no retries left is
+    /// [`StorageError::RetriesExhausted`].
+    fn retry_job(&self, tenant: &TenantId, job: &JobId) -> Result<Job, StorageError>;
 
     /// Records the job's name in an external batch system.
     fn set_batch_job_name(

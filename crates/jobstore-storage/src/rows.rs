@@ -106,7 +106,7 @@ pub(crate) struct JobRow {
     pub(crate) unique_key: Option<String>,
     pub(crate) assigned_agent: Option<String>,
     pub(crate) lease_id: Option<String>,
-    /// Written only when a change sets it: heartbeats move it concurrently (see `jobs::write_job`).
+    /// Written only when a change sets it: heartbeats move it concurrently (see `jobs::guarded_update`).
     #[diesel(skip_update)]
     pub(crate) lease_deadline: Option<NaiveDateTime>,
     pub(crate) batch_job_name: Option<String>,

@@ -6,7 +6,7 @@ use jobstore_domain::{NewTenant, Page, PageRequest, Tenant, TenantId, TenantUpda
 use crate::{
     DbConnection, Entity, StorageError, TenantRepository,
     rows::{TenantRow, stored},
-    schema::tenants,
+    schema::{jobs, tenants},
     store::Session,
 };
 
@@ -78,10 +78,15 @@ impl<S: Session> TenantRepository for S {
             if after.oauth != before.oauth {
                 ensure_oauth_free(conn, &after)?;
             }
-            diesel::update(tenants::table.find(id.as_str()))
-                .set(TenantRow::from(&after))
-                .execute(conn)
-                .map_err(|e| StorageError::from(e).about(Entity::Tenant, id))?;
+            let changed = diesel::update(
+                tenants::table
+                    .find(id.as_str())
+                    .filter(tenants::deleted_at.is_null()),
+            )
+            .set(TenantRow::from(&after))
+            .execute(conn)
+            .map_err(|e| StorageError::from(e).about(Entity::Tenant, id))?;
+            found(changed, id)?;
             Ok(after)
         })
     }
@@ -96,7 +101,20 @@ impl<S: Session> TenantRepository for S {
             )
             .set((tenants::deleted_at.eq(now), tenants::updated_at.eq(now)))
             .execute(conn)?;
-            found(changed, id)
+            found(changed, id)?;
+            // Its jobs go with it, so that no read or claim finds them.
+            diesel::update(
+                jobs::table
+                    .filter(jobs::tenant_id.eq(id.as_str()))
+                    .filter(jobs::deleted_at.is_null()),
+            )
+            .set((
+                jobs::deleted_at.eq(now),
+                jobs::updated_at.eq(now),
+                jobs::version.eq(jobs::version + 1),
+            ))
+            .execute(conn)?;
+            Ok(())
         })
     }
 

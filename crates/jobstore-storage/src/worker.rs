@@ -233,21 +233,27 @@ impl<S: Session> WorkerRepository for S {
                         .actor(REAPER),
                     now,
                 )?;
-                let key = (job.tenant_id.clone(), job.id.clone());
-                let (after, steps) = if lost.job.can_retry() {
+                let (after, steps, outcome) = if lost.job.can_retry() {
                     let retried = retry_after_backoff(&lost.job, now, settings, Some(REAPER))?;
-                    reaped.retried.push(key);
+                    let after = retried.job.clone();
                     (
-                        retried.job.clone(),
+                        after,
                         vec![lost.transition, retried.transition],
+                        &mut reaped.retried,
                     )
                 } else {
-                    reaped.lost.push(key);
-                    (lost.job.clone(), vec![lost.transition])
+                    (lost.job.clone(), vec![lost.transition], &mut reaped.lost)
                 };
-                // Guarded by the expired deadline too: a lease renewed meanwhile is left alone.
-                guarded_update(conn, &job, &after, Some(now))?;
-                insert_transitions(conn, &steps)?;
+                // Guarded by the expired deadline too: a lease renewed meanwhile is left alone,
+                // and so is a job another process changed first.
+                match guarded_update(conn, &job, &after, Some(now)) {
+                    Ok(()) => {
+                        insert_transitions(conn, &steps)?;
+                        outcome.push((job.tenant_id.clone(), job.id.clone()));
+                    }
+                    Err(StorageError::Conflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
             Ok(reaped)
         })
