@@ -54,6 +54,7 @@ impl Backend {
             None if url.trim().is_empty() => Err(StorageError::UnsupportedUrl {
                 scheme: String::new(),
             }),
+            // A path, `:memory:` or a `file:` URI (SQLite's own URI form).
             None => Ok(Backend::Sqlite),
         }
     }

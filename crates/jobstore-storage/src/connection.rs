@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use diesel::{Connection, RunQueryDsl, connection::SimpleConnection, r2d2::R2D2Connection};
+#[cfg(feature = "sqlite")]
+use diesel::RunQueryDsl;
+use diesel::{Connection, connection::SimpleConnection, r2d2::R2D2Connection};
 
 use crate::{Backend, StorageError};
 
@@ -49,7 +51,7 @@ impl DbConnection {
         }
         let refused = |e: diesel::ConnectionError| StorageError::Connect {
             backend,
-            reason: e.to_string(),
+            reason: e.to_string().trim_end().to_owned(),
         };
         let mut conn = match backend {
             #[cfg(feature = "postgres")]
@@ -65,6 +67,7 @@ impl DbConnection {
             }
             #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
+                // `file:` URIs go to SQLite as they are; `sqlite://path` means the path.
                 let path = url.strip_prefix("sqlite://").unwrap_or(url);
                 DbConnection::Sqlite(diesel::SqliteConnection::establish(path).map_err(refused)?)
             }
@@ -80,6 +83,7 @@ impl DbConnection {
     }
 
     /// Session settings every connection of a backend gets, so all behave alike.
+    #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
     fn set_up_session(&mut self, busy_timeout: Duration) -> diesel::QueryResult<()> {
         match self {
             #[cfg(feature = "postgres")]

@@ -1,0 +1,192 @@
+//! `cargo xtask test`: the whole suite on every reachable backend, with a table of what ran.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    net::{TcpStream, ToSocketAddrs},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+/// A backend the conformance suite can run on, and how this machine stands with it.
+struct Target {
+    name: &'static str,
+    url_var: &'static str,
+    default_url: &'static str,
+    /// Why it cannot run here, if it cannot.
+    unavailable: Option<String>,
+}
+
+/// The backends, probed: SQLite is embedded; the servers must answer and their client
+/// library must be installed to build the driver.
+fn probe() -> Vec<Target> {
+    let mut targets = vec![
+        Target {
+            name: "sqlite",
+            url_var: "",
+            default_url: "",
+            unavailable: None,
+        },
+        Target {
+            name: "postgres",
+            url_var: "JOBSTORE_TEST_POSTGRES_URL",
+            default_url: "postgres://postgres@127.0.0.1:5432/test",
+            unavailable: None,
+        },
+        Target {
+            name: "mysql",
+            url_var: "JOBSTORE_TEST_MYSQL_URL",
+            default_url: "mysql://root@127.0.0.1:3306/test",
+            unavailable: None,
+        },
+    ];
+    for target in targets.iter_mut().skip(1) {
+        let url = std::env::var(target.url_var).unwrap_or_else(|_| target.default_url.to_owned());
+        let library = if target.name == "postgres" {
+            "libpq"
+        } else {
+            "mysqlclient"
+        };
+        target.unavailable = if !has_library(library) {
+            Some(format!(
+                "client library {library} not installed (see README: Backends)"
+            ))
+        } else {
+            reachable(&url).err().map(|e| format!("{url}: {e}"))
+        };
+    }
+    targets
+}
+
+/// Whether a native client library is installed (pkg-config, or the library's own config tool).
+pub(crate) fn has_library(name: &str) -> bool {
+    let found = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    found("pkg-config", &["--exists", name])
+        || (name == "mysqlclient" && found("mysql_config", &["--libs"]))
+        || (name == "libpq" && found("pg_config", &["--libdir"]))
+}
+
+/// Whether a server answers on the URL's host and port.
+fn reachable(url: &str) -> Result<(), String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let default_port = if url.starts_with("mysql") { 3306 } else { 5432 };
+    let address = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{default_port}")
+    };
+    let socket = address
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    TcpStream::connect_timeout(&socket, Duration::from_secs(2))
+        .map(drop)
+        .map_err(|e| format!("unreachable ({e})"))
+}
+
+/// Runs the suite; fails when a test fails or a `required` backend cannot run.
+pub(crate) fn run(required: &[String]) -> Result<(), String> {
+    let targets = probe();
+    for name in required {
+        if !targets.iter().any(|t| t.name == name) {
+            return Err(format!(
+                "unknown backend {name:?} (use postgres, mysql, sqlite)"
+            ));
+        }
+    }
+    let running: Vec<&Target> = targets.iter().filter(|t| t.unavailable.is_none()).collect();
+    for target in &targets {
+        match &target.unavailable {
+            None => eprintln!("backend {:<8} runs", target.name),
+            Some(why) => eprintln!(
+                "backend {:<8} SKIPPED: {why}{}",
+                target.name,
+                if target.url_var.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (point {} elsewhere)", target.url_var)
+                }
+            ),
+        }
+    }
+    let missing: Vec<&str> = targets
+        .iter()
+        .filter(|t| t.unavailable.is_some() && required.iter().any(|r| r == t.name))
+        .map(|t| t.name)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "required backends cannot run: {}",
+            missing.join(", ")
+        ));
+    }
+
+    let features: Vec<String> = running
+        .iter()
+        .map(|t| format!("jobstore-conformance/{}", t.name))
+        .collect();
+    let names: Vec<&str> = running.iter().map(|t| t.name).collect();
+    let mut child = Command::new(env!("CARGO"))
+        .args(["test", "--workspace", "--features"])
+        .arg(features.join(","))
+        // A backend chosen here must run: its tests fail instead of skipping.
+        .env("JOBSTORE_REQUIRE", names.join(","))
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    let mut per_backend: BTreeMap<&str, (u32, u32)> = names.iter().map(|n| (*n, (0, 0))).collect();
+    let (mut passed, mut failed) = (0_u32, 0_u32);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(name) = line.strip_prefix("test ") {
+                let ok = name.ends_with(" ... ok");
+                let bad = name.ends_with(" ... FAILED");
+                if !(ok || bad) {
+                    continue;
+                }
+                let backend = names.iter().find(|b| {
+                    name.starts_with(&format!("{b}::")) || name.contains(&format!("::{b}::"))
+                });
+                let entry = per_backend
+                    .entry(backend.copied().unwrap_or("common"))
+                    .or_default();
+                entry.0 += 1;
+                if ok {
+                    entry.1 += 1;
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+
+    println!();
+    println!("{:<10} {:>10} {:>8}", "backend", "tests run", "passed");
+    for (backend, (run, ok)) in &per_backend {
+        println!("{backend:<10} {run:>10} {ok:>8}");
+    }
+    for target in targets.iter().filter(|t| t.unavailable.is_some()) {
+        println!("{:<10} {:>10} {:>8}   skipped", target.name, 0, 0);
+    }
+    println!("total: {passed} passed, {failed} failed");
+    if !status.success() || failed > 0 {
+        return Err("tests failed".to_owned());
+    }
+    if passed == 0 {
+        return Err("no test ran".to_owned());
+    }
+    Ok(())
+}
