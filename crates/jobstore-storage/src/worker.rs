@@ -302,9 +302,10 @@ fn retry_after_backoff(
         .delay(&job.id, job.retry_count + 1);
     let mut change = Change::to(JobStatus::Pending)
         .reason(format!(
-            "retry {} of {} after {delay}",
+            "retry {} of {} in {:.3} s",
             job.retry_count + 1,
-            job.max_retries
+            job.max_retries,
+            delay.as_seconds_f64()
         ))
         .not_before(now + delay);
     change.actor = actor.map(str::to_owned);
