@@ -14,6 +14,7 @@ mod bench;
 mod ci;
 mod demo;
 mod migrate;
+mod restart;
 mod test;
 
 /// jobstore's build tasks.
@@ -41,6 +42,8 @@ enum Task {
     Ci,
     /// Burn-down throughput and claim latency per backend, against pgbench -N on PostgreSQL.
     Bench(bench::BenchArgs),
+    /// Stop and start the local database servers in the middle of a run (runs alone).
+    Restart(restart::RestartArgs),
 }
 
 impl Task {
@@ -53,6 +56,7 @@ impl Task {
                     .is_ok_and(|b| b == jobstore_storage::Backend::Mysql)
             }),
             Task::Bench(args) => args.wants("mysql"),
+            Task::Restart(args) => args.wants("mysql"),
             Task::Demo | Task::Test { .. } | Task::Ci => false,
         }
     }
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Task::Test { require } => test::run(&require).map_err(Into::into),
         Task::Ci => ci::run().map_err(Into::into),
         Task::Bench(args) => bench::run(&args).map_err(Into::into),
+        Task::Restart(args) => restart::run(&args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -175,7 +175,10 @@ impl NewJob {
             policy.validate()?;
         }
         validate_queue(&self.queue)?;
-        text::optional("unique_key", self.unique_key.as_deref(), 255)?;
+        text::key("unique_key", self.unique_key.as_deref(), 255)?;
+        if let Some(at) = self.not_before {
+            crate::check_time("not_before", at)?;
+        }
         if let Some(id) = &self.id {
             check_output(
                 id,

@@ -35,6 +35,7 @@ mod retry;
 mod status;
 mod tenant;
 mod text;
+mod time;
 mod transition;
 
 pub use error::{DomainError, StaleLease};
@@ -49,4 +50,5 @@ pub use retry::RetryPolicy;
 pub use status::JobStatus;
 pub use tenant::{NewTenant, OAuthIdentity, Tenant, TenantUpdate};
 pub use text::MAX_TEXT_BYTES;
+pub use time::check_time;
 pub use transition::JobStateTransition;

@@ -126,6 +126,12 @@ impl Job {
             return Err(DomainError::InvalidTransition { from, to });
         }
         text::optional("actor", change.actor.as_deref(), 255)?;
+        if let Some(at) = change.not_before {
+            crate::check_time("not_before", at)?;
+        }
+        if let Some(lease) = &change.lease {
+            crate::check_time("lease_deadline", lease.deadline)?;
+        }
         let reason = change.reason.as_deref().map(text::clip);
         let mut job = self.clone();
         job.status = to;

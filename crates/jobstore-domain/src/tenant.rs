@@ -123,8 +123,8 @@ fn validate_fields(
         return Err(crate::error::invalid("user_email", "has no @"));
     }
     if let Some(identity) = oauth {
-        text::required("oauth_provider", &identity.provider, 50)?;
-        text::required("oauth_user_id", &identity.user_id, 255)?;
+        text::key("oauth_provider", Some(&identity.provider), 50)?;
+        text::key("oauth_user_id", Some(&identity.user_id), 255)?;
     }
     Ok(())
 }

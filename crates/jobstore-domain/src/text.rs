@@ -26,6 +26,24 @@ pub(crate) fn optional(
     value.map_or(Ok(()), |v| required(field, v, max_chars))
 }
 
+/// Checks an optional key that the database compares: as [`required`], and no surrounding
+/// whitespace (MySQL's collations ignore trailing spaces, so `"k"` and `"k "` would collide
+/// there and not elsewhere).
+pub(crate) fn key(
+    field: &'static str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> Result<(), DomainError> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    required(field, value, max_chars)?;
+    if value.trim() != value {
+        return Err(invalid(field, "must not start or end with whitespace"));
+    }
+    Ok(())
+}
+
 fn short(field: &'static str, value: &str, max_chars: usize) -> Result<(), DomainError> {
     let chars = value.chars().count();
     if chars > max_chars {

@@ -27,6 +27,14 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+impl std::fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DbConnection")
+            .field(&self.backend())
+            .finish()
+    }
+}
+
 impl DbConnection {
     /// Which backend this connection talks to.
     pub fn backend(&self) -> Backend {

@@ -13,6 +13,7 @@ use crate::{
     connection::with_inner,
     rows::{JobRow, TransitionRow, stored},
     schema::{job_state_transitions, jobs},
+    stamp::Stamp,
     store::Session,
     tenants::ensure_live_tenants,
 };
@@ -64,6 +65,12 @@ impl<S: Session> JobRepository for S {
         page: &PageRequest,
     ) -> Result<Page<Job>, StorageError> {
         page.validate()?;
+        for at in [filter.created_from, filter.created_before]
+            .into_iter()
+            .flatten()
+        {
+            jobstore_domain::check_time("created_at", at)?;
+        }
         let after = page.after.as_ref().map(Cursor::job).transpose()?;
         self.read(|conn, _| {
             let mut query = jobs::table
@@ -300,7 +307,8 @@ pub(crate) fn record(
     after: &Job,
     steps: &[JobStateTransition],
 ) -> Result<(), StorageError> {
-    guarded_update(conn, before, after, None)?;
+    let id = format!("{}/{}", before.tenant_id, before.id);
+    guarded_update(conn, before, after, None).map_err(|e| e.about(Entity::Job, &id))?;
     insert_transitions(conn, steps)
 }
 
@@ -360,10 +368,12 @@ pub(crate) fn guarded_update(
     }
 }
 
-fn end_of_time() -> chrono::NaiveDateTime {
-    chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .unwrap_or(chrono::NaiveDateTime::MAX)
+fn end_of_time() -> Stamp {
+    Stamp(
+        chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or(chrono::NaiveDateTime::MAX),
+    )
 }
 
 /// The job as changed at `now` without a state change.

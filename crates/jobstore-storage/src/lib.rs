@@ -38,6 +38,7 @@ mod jobs;
 mod repository;
 mod rows;
 mod schema;
+mod stamp;
 mod store;
 mod tenants;
 mod worker;

@@ -3,7 +3,7 @@
 //! Times are stored as UTC without a zone; ids, statuses and JSON as text. A row that cannot be
 //! read back (a status written by hand, say) becomes [`StorageError::CorruptRow`], never a panic.
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use jobstore_domain::{
     Job, JobId, JobStateTransition, JobStatus, LeaseId, OAuthIdentity, RetryPolicy, Tenant,
@@ -13,15 +13,16 @@ use jobstore_domain::{
 use crate::{
     Entity, StorageError,
     schema::{job_state_transitions, jobs, tenants},
+    stamp::Stamp,
 };
 
 /// A time as stored: UTC, to the microsecond.
-pub(crate) fn stored(at: DateTime<Utc>) -> NaiveDateTime {
-    at.trunc_subsecs(6).naive_utc()
+pub(crate) fn stored(at: DateTime<Utc>) -> Stamp {
+    Stamp(at.trunc_subsecs(6).naive_utc())
 }
 
-fn utc(at: NaiveDateTime) -> DateTime<Utc> {
-    at.and_utc()
+fn utc(at: Stamp) -> DateTime<Utc> {
+    at.0.and_utc()
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -33,9 +34,9 @@ pub(crate) struct TenantRow {
     pub(crate) user_email: Option<String>,
     pub(crate) oauth_provider: Option<String>,
     pub(crate) oauth_user_id: Option<String>,
-    pub(crate) created_at: NaiveDateTime,
-    pub(crate) updated_at: NaiveDateTime,
-    pub(crate) deleted_at: Option<NaiveDateTime>,
+    pub(crate) created_at: Stamp,
+    pub(crate) updated_at: Stamp,
+    pub(crate) deleted_at: Option<Stamp>,
 }
 
 impl From<&Tenant> for TenantRow {
@@ -102,23 +103,23 @@ pub(crate) struct JobRow {
     pub(crate) retry_policy: Option<String>,
     pub(crate) queue: String,
     pub(crate) priority: i32,
-    pub(crate) not_before: NaiveDateTime,
+    pub(crate) not_before: Stamp,
     pub(crate) unique_key: Option<String>,
     pub(crate) assigned_agent: Option<String>,
     pub(crate) lease_id: Option<String>,
     /// Written only when a change sets it: heartbeats move it concurrently (see `jobs::guarded_update`).
     #[diesel(skip_update)]
-    pub(crate) lease_deadline: Option<NaiveDateTime>,
+    pub(crate) lease_deadline: Option<Stamp>,
     pub(crate) batch_job_name: Option<String>,
     pub(crate) error_message: Option<String>,
     pub(crate) version: i64,
     #[diesel(skip_update)]
-    pub(crate) created_at: NaiveDateTime,
-    pub(crate) updated_at: NaiveDateTime,
-    pub(crate) scheduled_at: Option<NaiveDateTime>,
-    pub(crate) started_at: Option<NaiveDateTime>,
-    pub(crate) completed_at: Option<NaiveDateTime>,
-    pub(crate) deleted_at: Option<NaiveDateTime>,
+    pub(crate) created_at: Stamp,
+    pub(crate) updated_at: Stamp,
+    pub(crate) scheduled_at: Option<Stamp>,
+    pub(crate) started_at: Option<Stamp>,
+    pub(crate) completed_at: Option<Stamp>,
+    pub(crate) deleted_at: Option<Stamp>,
 }
 
 impl From<&Job> for JobRow {
@@ -224,7 +225,7 @@ pub(crate) struct TransitionRow {
     pub(crate) seq: i64,
     pub(crate) from_status: Option<String>,
     pub(crate) to_status: String,
-    pub(crate) transitioned_at: NaiveDateTime,
+    pub(crate) transitioned_at: Stamp,
     pub(crate) reason: Option<String>,
     pub(crate) actor: Option<String>,
     pub(crate) attempt: i32,

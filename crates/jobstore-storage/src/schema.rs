@@ -1,19 +1,25 @@
 //! The tables, in the types all three backends share (hand-written; see migrations/).
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
     tenants (tenant_id) {
         tenant_id -> Text,
         name -> Text,
         user_email -> Nullable<Text>,
         oauth_provider -> Nullable<Text>,
         oauth_user_id -> Nullable<Text>,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
-        deleted_at -> Nullable<Timestamp>,
+        created_at -> UtcDateTime,
+        updated_at -> UtcDateTime,
+        deleted_at -> Nullable<UtcDateTime>,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
     jobs (tenant_id, job_id) {
         tenant_id -> Text,
         job_id -> Text,
@@ -32,24 +38,27 @@ diesel::table! {
         retry_policy -> Nullable<Text>,
         queue -> Text,
         priority -> Integer,
-        not_before -> Timestamp,
+        not_before -> UtcDateTime,
         unique_key -> Nullable<Text>,
         assigned_agent -> Nullable<Text>,
         lease_id -> Nullable<Text>,
-        lease_deadline -> Nullable<Timestamp>,
+        lease_deadline -> Nullable<UtcDateTime>,
         batch_job_name -> Nullable<Text>,
         error_message -> Nullable<Text>,
         version -> BigInt,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
-        scheduled_at -> Nullable<Timestamp>,
-        started_at -> Nullable<Timestamp>,
-        completed_at -> Nullable<Timestamp>,
-        deleted_at -> Nullable<Timestamp>,
+        created_at -> UtcDateTime,
+        updated_at -> UtcDateTime,
+        scheduled_at -> Nullable<UtcDateTime>,
+        started_at -> Nullable<UtcDateTime>,
+        completed_at -> Nullable<UtcDateTime>,
+        deleted_at -> Nullable<UtcDateTime>,
     }
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
     job_state_transitions (tenant_id, job_id, transition_id) {
         tenant_id -> Text,
         job_id -> Text,
@@ -57,7 +66,7 @@ diesel::table! {
         seq -> BigInt,
         from_status -> Nullable<Text>,
         to_status -> Text,
-        transitioned_at -> Timestamp,
+        transitioned_at -> UtcDateTime,
         reason -> Nullable<Text>,
         actor -> Nullable<Text>,
         attempt -> Integer,

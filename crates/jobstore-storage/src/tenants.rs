@@ -32,6 +32,10 @@ impl<S: Session> TenantRepository for S {
         provider: &str,
         user_id: &str,
     ) -> Result<Option<Tenant>, StorageError> {
+        // No stored identity has surrounding whitespace; MySQL would ignore trailing spaces.
+        if provider.trim() != provider || user_id.trim() != user_id {
+            return Ok(None);
+        }
         self.read(|conn, _| {
             tenants::table
                 .filter(tenants::oauth_provider.eq(provider))

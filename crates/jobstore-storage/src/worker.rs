@@ -28,12 +28,7 @@ impl<S: Session> WorkerRepository for S {
         validate_queue(&request.queue)?;
         validate_agent(&request.agent)?;
         check_limit(request.limit)?;
-        if request.lease_for <= TimeDelta::zero() {
-            return Err(StorageError::Validation {
-                field: "lease_for".to_owned(),
-                reason: "must be positive".to_owned(),
-            });
-        }
+        check_lease_length("lease_for", request.lease_for)?;
         self.write(|conn, settings| {
             let now = settings.clock.now();
             let candidates = lock_claimable(conn, &request.queue, now, request.limit)?;
@@ -96,12 +91,7 @@ impl<S: Session> WorkerRepository for S {
         lease: &Lease,
         extend_by: TimeDelta,
     ) -> Result<DateTime<Utc>, StorageError> {
-        if extend_by <= TimeDelta::zero() {
-            return Err(StorageError::Validation {
-                field: "extend_by".to_owned(),
-                reason: "must be positive".to_owned(),
-            });
-        }
+        check_lease_length("extend_by", extend_by)?;
         self.write(|conn, settings| {
             let now = settings.clock.now();
             let deadline = now + extend_by;
@@ -177,7 +167,7 @@ impl<S: Session> WorkerRepository for S {
                     jobs::status.eq(JobStatus::Completed.as_str()),
                     jobs::completed_at.eq(stored(now)),
                     jobs::lease_id.eq(None::<String>),
-                    jobs::lease_deadline.eq(None::<chrono::NaiveDateTime>),
+                    jobs::lease_deadline.eq(None::<crate::stamp::Stamp>),
                     jobs::updated_at.eq(stored(now)),
                     jobs::version.eq(jobs::version + 1),
                 ))
@@ -455,6 +445,17 @@ fn lock_expired(
         DbConnection::Sqlite(c) => expired!().load(c)?,
     };
     rows.into_iter().map(Job::try_from).collect()
+}
+
+/// A lease lasts more than nothing and at most a year (workers on longer jobs heartbeat).
+fn check_lease_length(field: &str, length: TimeDelta) -> Result<(), StorageError> {
+    if length <= TimeDelta::zero() || length > TimeDelta::days(366) {
+        return Err(StorageError::Validation {
+            field: field.to_owned(),
+            reason: "must be positive and at most 366 days".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn check_limit(limit: u32) -> Result<(), StorageError> {

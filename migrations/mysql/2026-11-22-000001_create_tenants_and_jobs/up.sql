@@ -1,5 +1,7 @@
 -- Tenants, their jobs and the jobs' audit trail. Keys lead with the tenant id (the seeds'
 -- interleaving), and deleting a tenant or a job cascades to what it owns.
+-- Status CHECKs compare bytes: utf8mb4_bin ignores trailing spaces, and the database must
+-- refuse 'PENDING ' as the others do.
 
 CREATE TABLE tenants (
     tenant_id      VARCHAR(36)  NOT NULL,
@@ -49,7 +51,7 @@ CREATE TABLE jobs (
     deleted_at     DATETIME(6),
     PRIMARY KEY (tenant_id, job_id),
     CONSTRAINT jobs_tenant FOREIGN KEY (tenant_id) REFERENCES tenants (tenant_id) ON DELETE CASCADE,
-    CONSTRAINT jobs_status CHECK (status IN ('PENDING', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOST')),
+    CONSTRAINT jobs_status CHECK (CAST(status AS BINARY) IN ('PENDING', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOST')),
     CONSTRAINT jobs_attempt CHECK (attempt >= 1),
     CONSTRAINT jobs_retries CHECK (retry_count >= 0 AND max_retries >= 0)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
@@ -78,6 +80,6 @@ CREATE TABLE job_state_transitions (
     CONSTRAINT job_state_transitions_seq UNIQUE (tenant_id, job_id, seq),
     CONSTRAINT job_state_transitions_job FOREIGN KEY (tenant_id, job_id)
         REFERENCES jobs (tenant_id, job_id) ON DELETE CASCADE,
-    CONSTRAINT job_state_transitions_from CHECK (from_status IS NULL OR from_status IN ('PENDING', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOST')),
-    CONSTRAINT job_state_transitions_to CHECK (to_status IN ('PENDING', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOST'))
+    CONSTRAINT job_state_transitions_from CHECK (from_status IS NULL OR CAST(from_status AS BINARY) IN ('PENDING', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOST')),
+    CONSTRAINT job_state_transitions_to CHECK (CAST(to_status AS BINARY) IN ('PENDING', 'ASSIGNED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'LOST'))
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

@@ -1,0 +1,328 @@
+//! `cargo xtask restart`: a database restart in the middle of a run. Workers burn down jobs
+//! while the server is stopped and started again: while it is down, calls fail with typed
+//! errors; when it is back, the pool recovers; at the end no job is lost or completed twice.
+//!
+//! It stops the local servers, so it runs alone (CI runs it after the suite).
+
+use std::{
+    process::Command,
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+use chrono::TimeDelta;
+use diesel::connection::SimpleConnection;
+use jobstore_domain::{JobFilter, JobStatus, NewJob, NewTenant, PageRequest};
+use jobstore_storage::{
+    Backend, ClaimRequest, DbConnection, JobRepository, StorageError, Store, StoreConfig,
+    TenantRepository, WorkerRepository,
+};
+
+/// Which servers to restart.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RestartArgs {
+    /// Backends (postgres, mysql).
+    #[arg(long, value_delimiter = ',', default_value = "postgres,mysql")]
+    backends: Vec<String>,
+    /// Jobs to burn down.
+    #[arg(long, default_value_t = 3_000)]
+    jobs: usize,
+}
+
+impl RestartArgs {
+    /// Whether the run restarts `backend`.
+    pub(crate) fn wants(&self, backend: &str) -> bool {
+        self.backends.iter().any(|b| b == backend)
+    }
+}
+
+const WORKERS: usize = 4;
+
+struct Server {
+    backend: Backend,
+    admin_url: &'static str,
+    url: &'static str,
+}
+
+impl Server {
+    fn of(name: &str) -> Result<Server, String> {
+        match name {
+            "postgres" => Ok(Server {
+                backend: Backend::Postgres,
+                admin_url: "postgres://postgres@127.0.0.1:5432/test",
+                url: "postgres://postgres@127.0.0.1:5432/jobstore_restart",
+            }),
+            "mysql" => Ok(Server {
+                backend: Backend::Mysql,
+                admin_url: "mysql://root@127.0.0.1:3306/test",
+                url: "mysql://root@127.0.0.1:3306/jobstore_restart",
+            }),
+            other => Err(format!("cannot restart {other:?}: use postgres or mysql")),
+        }
+    }
+
+    fn admin(&self, sql: &str) -> Result<(), String> {
+        DbConnection::open(self.admin_url, Duration::from_secs(5))
+            .map_err(|e| e.to_string())?
+            .batch_execute(sql)
+            .map_err(|e| format!("{sql}: {e}"))
+    }
+
+    fn stop(&self) -> Result<(), String> {
+        match self.backend {
+            Backend::Postgres => shell(&format!(
+                "pg_ctlcluster --skip-systemctl-redirect {} main stop -m fast",
+                postgres_version()?
+            )),
+            _ => shell("mysqladmin -h 127.0.0.1 -u root shutdown"),
+        }
+    }
+
+    fn start(&self) -> Result<(), String> {
+        match self.backend {
+            Backend::Postgres => shell(&format!(
+                "pg_ctlcluster --skip-systemctl-redirect {} main start",
+                postgres_version()?
+            )),
+            _ => shell("start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"),
+        }
+    }
+}
+
+fn postgres_version() -> Result<String, String> {
+    std::fs::read_dir("/etc/postgresql")
+        .map_err(|e| format!("/etc/postgresql: {e}"))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .ok_or_else(|| "no PostgreSQL cluster in /etc/postgresql".to_owned())
+}
+
+fn shell(command: &str) -> Result<(), String> {
+    let status = Command::new("sh")
+        .args(["-c", command])
+        .status()
+        .map_err(|e| format!("{command}: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("{command} failed"))
+}
+
+pub(crate) fn run(args: &RestartArgs) -> Result<(), String> {
+    for name in &args.backends {
+        let server = Server::of(name)?;
+        println!("== restart {name} ==");
+        let result = restart_during_run(&server, args.jobs);
+        // Whatever happened, leave the server running.
+        let _ = server.start();
+        wait_until_up(&server, Duration::from_secs(60))?;
+        let _ = server.admin(&drop_database(server.backend));
+        result?;
+    }
+    Ok(())
+}
+
+fn drop_database(backend: Backend) -> String {
+    match backend {
+        Backend::Postgres => "DROP DATABASE IF EXISTS jobstore_restart WITH (FORCE)".to_owned(),
+        _ => "DROP DATABASE IF EXISTS jobstore_restart".to_owned(),
+    }
+}
+
+fn wait_until_up(server: &Server, limit: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    while server.admin("SELECT 1").is_err() {
+        if started.elapsed() > limit {
+            return Err(format!("{} did not come back", server.backend));
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+fn restart_during_run(server: &Server, jobs: usize) -> Result<(), String> {
+    server.admin(&drop_database(server.backend))?;
+    server.admin("CREATE DATABASE jobstore_restart")?;
+    jobstore_migrator::Migrator::new(server.url)
+        .and_then(|mut m| m.run_pending())
+        .map_err(|e| e.to_string())?;
+    let store = Store::open(StoreConfig {
+        max_open: WORKERS as u32 + 2,
+        connect_timeout: Duration::from_secs(2),
+        ..StoreConfig::new(server.url)
+    })
+    .map_err(|e| e.to_string())?;
+    let tenant = store
+        .create_tenant(NewTenant::named("restart"))
+        .map_err(|e| e.to_string())?;
+    for chunk in (0..jobs).collect::<Vec<_>>().chunks(500) {
+        let batch = chunk
+            .iter()
+            .map(|_| NewJob::new(tenant.id.clone()))
+            .collect();
+        store.create_jobs(batch).map_err(|e| e.to_string())?;
+    }
+
+    let done = AtomicBool::new(false);
+    let completed = AtomicUsize::new(0);
+    let errors = std::sync::Mutex::new(Vec::<String>::new());
+    thread::scope(|scope| -> Result<(), String> {
+        for w in 0..WORKERS {
+            let (store, done, completed, errors) = (&store, &done, &completed, &errors);
+            scope.spawn(move || {
+                let request = ClaimRequest {
+                    limit: 4,
+                    start: true,
+                    lease_for: TimeDelta::seconds(3),
+                    ..ClaimRequest::new("default", format!("w{w}"))
+                };
+                while !done.load(Ordering::Relaxed) {
+                    let result = store.claim(&request).and_then(|claimed| {
+                        let leases: Vec<_> = claimed.iter().filter_map(|j| j.lease()).collect();
+                        store.complete_all(&leases)
+                    });
+                    match result {
+                        Ok(finished) if finished.is_empty() => {
+                            thread::sleep(Duration::from_millis(20))
+                        }
+                        Ok(finished) => {
+                            completed.fetch_add(finished.len(), Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            record(errors, &e);
+                            thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                }
+            });
+        }
+        // A reaper: jobs whose worker lost its connection mid-lease come back.
+        {
+            let (store, done, errors) = (&store, &done, &errors);
+            scope.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    if let Err(e) = store.reap(100) {
+                        record(errors, &e);
+                    }
+                    thread::sleep(Duration::from_millis(500));
+                }
+            });
+        }
+
+        let outcome = (|| -> Result<(), String> {
+            while completed.load(Ordering::Relaxed) < jobs / 4 {
+                thread::sleep(Duration::from_millis(10));
+            }
+            println!(
+                "stopping the server after {} completions",
+                completed.load(Ordering::Relaxed)
+            );
+            server.stop()?;
+            thread::sleep(Duration::from_secs(2));
+            match store.ping() {
+                Ok(()) => return Err("the store answered while its server was down".into()),
+                Err(e) => println!("while down, a call fails with a typed error: {e:?}"),
+            }
+            server.start()?;
+            wait_until_up(server, Duration::from_secs(60))?;
+            println!("server back; waiting for the pool to recover");
+            let started = Instant::now();
+            while store.ping().is_err() {
+                if started.elapsed() > Duration::from_secs(30) {
+                    return Err("the pool did not recover".into());
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            while live_jobs(&store, &tenant.id)? > 0 {
+                if started.elapsed() > Duration::from_secs(300) {
+                    return Err("the run did not finish after the restart".into());
+                }
+                thread::sleep(Duration::from_millis(200));
+            }
+            Ok(())
+        })();
+        done.store(true, Ordering::Relaxed);
+        outcome
+    })?;
+
+    check_outcome(&store, &tenant.id, jobs)?;
+    let errors = errors.into_inner().map_err(|_| "poisoned")?;
+    println!(
+        "{} calls failed while the server was away, all with typed errors:",
+        errors.len()
+    );
+    let mut kinds: Vec<&String> = errors.iter().collect();
+    kinds.sort();
+    kinds.dedup();
+    for kind in kinds {
+        println!("  {kind}");
+    }
+    Ok(())
+}
+
+/// Keeps the kind of each error (the variant's name), and fails on an untyped one.
+fn record(errors: &std::sync::Mutex<Vec<String>>, error: &StorageError) {
+    let kind = format!("{error:?}");
+    let kind = kind
+        .split([' ', '(', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if let Ok(mut errors) = errors.lock() {
+        errors.push(kind);
+    }
+}
+
+fn live_jobs(store: &Store, tenant: &jobstore_domain::TenantId) -> Result<usize, String> {
+    let live = JobFilter::statuses([JobStatus::Pending, JobStatus::Assigned, JobStatus::Running]);
+    store
+        .list_jobs(tenant, &live, &PageRequest::first(1000))
+        .map(|page| page.items.len())
+        .or(Ok(usize::MAX))
+}
+
+/// Every job finished, and none completed twice.
+fn check_outcome(
+    store: &Store,
+    tenant: &jobstore_domain::TenantId,
+    jobs: usize,
+) -> Result<(), String> {
+    let mut page = PageRequest::first(1000);
+    let (mut seen, mut completed) = (0, 0);
+    loop {
+        let listed = store
+            .list_jobs(tenant, &JobFilter::default(), &page)
+            .map_err(|e| e.to_string())?;
+        for job in &listed.items {
+            seen += 1;
+            if !job.status.is_finished() {
+                return Err(format!("job {} ended {}", job.id, job.status));
+            }
+            let trail = store
+                .job_history(tenant, &job.id)
+                .map_err(|e| e.to_string())?;
+            let completions = trail
+                .iter()
+                .filter(|t| t.to == JobStatus::Completed)
+                .count();
+            if completions > 1 {
+                return Err(format!("job {} completed {completions} times", job.id));
+            }
+            completed += completions;
+        }
+        match listed.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    if seen != jobs {
+        return Err(format!("{seen} of {jobs} jobs found"));
+    }
+    println!(
+        "all {jobs} jobs finished ({completed} completed, {} lost after their retries), none completed twice",
+        jobs - completed
+    );
+    Ok(())
+}
