@@ -117,15 +117,14 @@ impl BenchDb {
             Backend::Postgres => {
                 admin(
                     POSTGRES_ADMIN,
-                    "DROP DATABASE IF EXISTS jobstore_bench WITH (FORCE); CREATE DATABASE jobstore_bench",
+                    "DROP DATABASE IF EXISTS jobstore_bench WITH (FORCE)",
                 )?;
+                admin(POSTGRES_ADMIN, "CREATE DATABASE jobstore_bench")?;
                 POSTGRES_ADMIN.replace("/test", "/jobstore_bench")
             }
             Backend::Mysql => {
-                admin(
-                    MYSQL_ADMIN,
-                    "DROP DATABASE IF EXISTS jobstore_bench; CREATE DATABASE jobstore_bench",
-                )?;
+                admin(MYSQL_ADMIN, "DROP DATABASE IF EXISTS jobstore_bench")?;
+                admin(MYSQL_ADMIN, "CREATE DATABASE jobstore_bench")?;
                 MYSQL_ADMIN.replace("/test", "/jobstore_bench")
             }
         };

@@ -67,8 +67,14 @@ type TaskResult = Result<(), Box<dyn Error>>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.task.needs_mysql() && !jobstore_storage::Backend::Mysql.is_enabled() {
-        return rerun_with_mysql();
+    let needs_mysql = cli.task.needs_mysql() && !jobstore_storage::Backend::Mysql.is_enabled();
+    // Measurements of a debug build would measure the debug build.
+    let needs_release = matches!(cli.task, Task::Bench(_)) && cfg!(debug_assertions);
+    if needs_mysql || needs_release {
+        return rerun(
+            needs_mysql || jobstore_storage::Backend::Mysql.is_enabled(),
+            needs_release,
+        );
     }
     let result = match cli.task {
         Task::Migrate(args) => migrate::run(args),
@@ -87,26 +93,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs this same command again from a build of xtask with its `mysql` feature.
-fn rerun_with_mysql() -> ExitCode {
-    if !test::has_library("mysqlclient") {
+/// Runs this same command again from another build of xtask: with its `mysql` feature, or
+/// optimised (`--release`), or both.
+fn rerun(mysql: bool, release: bool) -> ExitCode {
+    if mysql && !test::has_library("mysqlclient") {
         eprintln!(
             "error: MySQL needs the MySQL client library: install it (Debian: apt-get install default-libmysqlclient-dev)"
         );
         return ExitCode::FAILURE;
     }
-    let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--features",
-            "mysql",
-            "--",
-        ])
-        .args(std::env::args_os().skip(1))
-        .status();
+    let mut cargo = std::process::Command::new(env!("CARGO"));
+    cargo.args(["run", "--quiet", "--package", "xtask"]);
+    if mysql {
+        cargo.args(["--features", "mysql"]);
+    }
+    if release {
+        cargo.arg("--release");
+    }
+    let status = cargo.arg("--").args(std::env::args_os().skip(1)).status();
     match status {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,

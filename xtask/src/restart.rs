@@ -116,7 +116,9 @@ pub(crate) fn run(args: &RestartArgs) -> Result<(), String> {
         println!("== restart {name} ==");
         let result = restart_during_run(&server, args.jobs);
         // Whatever happened, leave the server running.
-        let _ = server.start();
+        if server.admin("SELECT 1").is_err() {
+            let _ = server.start();
+        }
         wait_until_up(&server, Duration::from_secs(60))?;
         let _ = server.admin(&drop_database(server.backend));
         result?;
