@@ -137,6 +137,28 @@ macro_rules! with_inner {
 }
 pub(crate) use with_inner;
 
+/// A connection in the pool, and whether a call found it dead.
+pub(crate) struct Pooled {
+    pub(crate) conn: DbConnection,
+    /// Set when a call failed because the server went away: the pool drops the connection
+    /// instead of handing it out again (it is not pinged on every check-out).
+    pub(crate) lost: bool,
+}
+
+impl Pooled {
+    /// Runs `f` on the connection, remembering whether it found the connection dead.
+    pub(crate) fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let result = f(&mut self.conn);
+        if let Err(e) = &result {
+            self.lost |= e.is_connection_lost();
+        }
+        result
+    }
+}
+
 /// Opens pooled connections with [`DbConnection::open`], never trying one backend after another.
 #[derive(Debug)]
 pub(crate) struct ConnectionManager {
@@ -145,18 +167,21 @@ pub(crate) struct ConnectionManager {
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = StorageError;
 
-    fn connect(&self) -> Result<DbConnection, StorageError> {
-        DbConnection::open(&self.url, self.busy_timeout)
+    fn connect(&self) -> Result<Pooled, StorageError> {
+        Ok(Pooled {
+            conn: DbConnection::open(&self.url, self.busy_timeout)?,
+            lost: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
-        conn.ping()
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), StorageError> {
+        pooled.conn.ping()
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || R2D2Connection::is_broken(conn)
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.lost || std::thread::panicking() || R2D2Connection::is_broken(&mut pooled.conn)
     }
 }

@@ -139,6 +139,9 @@ impl StorageError {
     /// Whether retrying the same call later may succeed: conflicts, pool timeouts, lost
     /// connections and serialization failures.
     pub fn is_transient(&self) -> bool {
+        if self.is_connection_lost() {
+            return true;
+        }
         match self {
             StorageError::Conflict { .. }
             | StorageError::Pool(_)
@@ -148,6 +151,34 @@ impl StorageError {
                 DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection
             ),
             StorageError::Database(DieselError::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
+}
+
+impl StorageError {
+    /// Whether the connection the call ran on is gone (the server closed it or went away).
+    pub(crate) fn is_connection_lost(&self) -> bool {
+        match self {
+            StorageError::Database(DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection,
+                _,
+            ))
+            | StorageError::Database(DieselError::BrokenTransactionManager) => true,
+            StorageError::Database(DieselError::DatabaseError(_, info)) => {
+                let message = info.message();
+                [
+                    "server closed the connection",
+                    "no connection to the server",
+                    "terminating connection",
+                    "gone away",
+                    "Lost connection",
+                    "Can't connect",
+                    "connection reset",
+                ]
+                .iter()
+                .any(|sign| message.contains(sign))
+            }
             _ => false,
         }
     }

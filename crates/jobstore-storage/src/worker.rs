@@ -4,11 +4,13 @@
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL/MariaDB, so claimers and reapers never wait
 //! on each other; SQLite has no row locks and serialises writers with `BEGIN IMMEDIATE` instead.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::{prelude::*, sql_types::Bool};
 use jobstore_domain::{
-    Change, Job, JobStateTransition, JobStatus, Lease, LeaseGrant, MAX_PAGE_SIZE, validate_agent,
-    validate_queue,
+    Change, Job, JobId, JobStateTransition, JobStatus, Lease, LeaseGrant, MAX_PAGE_SIZE, TenantId,
+    validate_agent, validate_queue,
 };
 
 use crate::{
@@ -55,11 +57,12 @@ impl<S: Session> WorkerRepository for S {
                 claimed.push(applied.job);
             }
             // Every claimed job gets the same new columns, so one statement writes them all.
+            // The rows are locked (or, on SQLite, this is the only writer): no version guard.
             let first = &claimed[0];
             let steps_taken = first.version - candidates[0].version;
             let changed = diesel::update(jobs::table)
                 .filter(jobs::status.eq(JobStatus::Pending.as_str()))
-                .filter(same_versions(&candidates))
+                .filter(named(candidates.iter().map(|j| (&j.tenant_id, &j.id))))
                 .set((
                     jobs::status.eq(first.status.as_str()),
                     jobs::assigned_agent.eq(&first.assigned_agent),
@@ -160,9 +163,13 @@ impl<S: Session> WorkerRepository for S {
                 steps.push(applied.transition);
                 completed.push(applied.job);
             }
+            // Guarded by the leases read: a job reaped, re-claimed or cancelled since is not
+            // RUNNING under one of them, and the count below refuses the whole batch.
+            let lease_ids: Vec<String> = leases.iter().map(|l| l.lease_id.to_string()).collect();
             let changed = diesel::update(jobs::table)
                 .filter(jobs::status.eq(JobStatus::Running.as_str()))
-                .filter(same_versions(&held))
+                .filter(jobs::lease_id.eq_any(lease_ids))
+                .filter(named(held.iter().map(|j| (&j.tenant_id, &j.id))))
                 .set((
                     jobs::status.eq(JobStatus::Completed.as_str()),
                     jobs::completed_at.eq(stored(now)),
@@ -330,15 +337,8 @@ type Condition = Box<dyn BoxableExpression<jobs::table, MultiBackend, SqlType = 
 
 /// Reads the jobs the leases name, in one statement.
 fn read_leased(conn: &mut DbConnection, leases: &[Lease]) -> Result<Vec<Job>, StorageError> {
-    let named = leases.iter().map(|lease| -> Condition {
-        Box::new(
-            jobs::tenant_id
-                .eq(lease.tenant_id.to_string())
-                .and(jobs::job_id.eq(lease.job_id.to_string())),
-        )
-    });
     jobs::table
-        .filter(any_of(named.collect()))
+        .filter(named(leases.iter().map(|l| (&l.tenant_id, &l.job_id))))
         .select(JobRow::as_select())
         .load(conn)?
         .into_iter()
@@ -346,16 +346,24 @@ fn read_leased(conn: &mut DbConnection, leases: &[Lease]) -> Result<Vec<Job>, St
         .collect()
 }
 
-/// Matches exactly the given jobs, each at the version it was read in.
-fn same_versions(jobs: &[Job]) -> Condition {
+/// Matches exactly the named jobs: per tenant, `tenant_id = ? AND job_id IN (...)`, one index
+/// range however many of its jobs are named.
+fn named<'a>(keys: impl IntoIterator<Item = (&'a TenantId, &'a JobId)>) -> Condition {
+    let mut by_tenant: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (tenant, job) in keys {
+        by_tenant
+            .entry(tenant.as_str())
+            .or_default()
+            .push(job.to_string());
+    }
     any_of(
-        jobs.iter()
-            .map(|job| -> Condition {
+        by_tenant
+            .into_iter()
+            .map(|(tenant, jobs)| -> Condition {
                 Box::new(
                     jobs::tenant_id
-                        .eq(job.tenant_id.to_string())
-                        .and(jobs::job_id.eq(job.id.to_string()))
-                        .and(jobs::version.eq(job.version)),
+                        .eq(tenant.to_owned())
+                        .and(jobs::job_id.eq_any(jobs)),
                 )
             })
             .collect(),
