@@ -415,7 +415,8 @@ fn lock_claimable(
     }
     let rows: Vec<JobRow> = match conn {
         #[cfg(feature = "postgres")]
-        DbConnection::Postgres(c) => claimable!().for_update().skip_locked().load(c)?,
+        // NO KEY UPDATE: the audit rows' foreign-key checks (KEY SHARE) need not wait for it.
+        DbConnection::Postgres(c) => claimable!().for_no_key_update().skip_locked().load(c)?,
         #[cfg(feature = "mysql")]
         DbConnection::Mysql(c) => claimable!().for_update().skip_locked().load(c)?,
         #[cfg(feature = "sqlite")]
@@ -446,7 +447,7 @@ fn lock_expired(
     }
     let rows: Vec<JobRow> = match conn {
         #[cfg(feature = "postgres")]
-        DbConnection::Postgres(c) => expired!().for_update().skip_locked().load(c)?,
+        DbConnection::Postgres(c) => expired!().for_no_key_update().skip_locked().load(c)?,
         #[cfg(feature = "mysql")]
         DbConnection::Mysql(c) => expired!().for_update().skip_locked().load(c)?,
         #[cfg(feature = "sqlite")]
