@@ -311,9 +311,24 @@ fn fill_finished(db: &BenchDb, tenant: &TenantId, count: usize) -> Result<(), St
     );
     let columns = "(tenant_id, job_id, status, commands, output_prefix, attempt, retry_count, max_retries, \
                    queue, priority, not_before, version, created_at, updated_at, completed_at)";
+    // Numbers 1..=count: PostgreSQL's generate_series; elsewhere digits cross-joined (MySQL and
+    // MariaDB disagree on how to allow a deep recursive CTE).
+    let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL \
+                  SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL \
+                  SELECT 8 UNION ALL SELECT 9)";
+    let places = count.saturating_sub(1).max(1).ilog10() as usize + 1;
+    let number = (0..places)
+        .map(|p| format!("d{p}.d * {}", 10_usize.pow(p as u32)))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let from = (0..places)
+        .map(|p| format!("{digits} AS d{p}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let numbers = format!("(SELECT {number} + 1 AS n FROM {from}) AS numbers WHERE n <= {count}");
     let sql = match db.backend {
         Backend::Postgres => format!(
-            "INSERT INTO jobs {columns} {} ",
+            "INSERT INTO jobs {columns} {}",
             select
                 .replace(
                     "FROM numbers",
@@ -326,12 +341,13 @@ fn fill_finished(db: &BenchDb, tenant: &TenantId, count: usize) -> Result<(), St
                 )
         ),
         Backend::Mysql => format!(
-            "SET SESSION cte_max_recursion_depth = {count}; \
-             INSERT INTO jobs {columns} WITH RECURSIVE numbers(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < {count}) {select}"
+            "INSERT INTO jobs {columns} {}",
+            select.replace("FROM numbers", &format!("FROM {numbers}"))
         ),
         Backend::Sqlite => format!(
-            "INSERT INTO jobs {columns} WITH RECURSIVE numbers(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < {count}) {}",
+            "INSERT INTO jobs {columns} {}",
             select
+                .replace("FROM numbers", &format!("FROM {numbers}"))
                 .replace("CONCAT('done-', n)", "'done-' || n")
                 .replace(
                     "CONCAT('jobs/done-', n, '/1/')",
