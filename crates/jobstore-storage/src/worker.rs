@@ -389,6 +389,31 @@ fn any_of(mut conditions: Vec<Condition>) -> Condition {
     conditions.remove(0)
 }
 
+/// Loads the rows a query selects, locking them and skipping rows others have locked. The one
+/// place where the backends' locking differs: `FOR NO KEY UPDATE` on PostgreSQL (the audit rows'
+/// foreign-key checks need not wait for it), `FOR UPDATE` on MySQL, and nothing on SQLite, whose
+/// write transactions (`BEGIN IMMEDIATE`) already exclude every other writer.
+macro_rules! load_skip_locked {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            #[cfg(feature = "postgres")]
+            DbConnection::Postgres(c) => $query
+                .select(JobRow::as_select())
+                .for_no_key_update()
+                .skip_locked()
+                .load::<JobRow>(c),
+            #[cfg(feature = "mysql")]
+            DbConnection::Mysql(c) => $query
+                .select(JobRow::as_select())
+                .for_update()
+                .skip_locked()
+                .load::<JobRow>(c),
+            #[cfg(feature = "sqlite")]
+            DbConnection::Sqlite(c) => $query.select(JobRow::as_select()).load::<JobRow>(c),
+        }
+    };
+}
+
 /// Reads and locks up to `limit` claimable jobs of `queue`, in claim order.
 fn lock_claimable(
     conn: &mut DbConnection,
@@ -396,32 +421,19 @@ fn lock_claimable(
     now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<Job>, StorageError> {
-    macro_rules! claimable {
-        () => {
-            jobs::table
-                .filter(jobs::status.eq(JobStatus::Pending.as_str()))
-                .filter(jobs::queue.eq(queue))
-                .filter(jobs::not_before.le(stored(now)))
-                .filter(jobs::deleted_at.is_null())
-                .order((
-                    jobs::priority.desc(),
-                    jobs::not_before.asc(),
-                    jobs::tenant_id.asc(),
-                    jobs::job_id.asc(),
-                ))
-                .limit(i64::from(limit))
-                .select(JobRow::as_select())
-        };
-    }
-    let rows: Vec<JobRow> = match conn {
-        #[cfg(feature = "postgres")]
-        // NO KEY UPDATE: the audit rows' foreign-key checks (KEY SHARE) need not wait for it.
-        DbConnection::Postgres(c) => claimable!().for_no_key_update().skip_locked().load(c)?,
-        #[cfg(feature = "mysql")]
-        DbConnection::Mysql(c) => claimable!().for_update().skip_locked().load(c)?,
-        #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(c) => claimable!().load(c)?,
-    };
+    let claimable = jobs::table
+        .filter(jobs::status.eq(JobStatus::Pending.as_str()))
+        .filter(jobs::queue.eq(queue))
+        .filter(jobs::not_before.le(stored(now)))
+        .filter(jobs::deleted_at.is_null())
+        .order((
+            jobs::priority.desc(),
+            jobs::not_before.asc(),
+            jobs::tenant_id.asc(),
+            jobs::job_id.asc(),
+        ))
+        .limit(i64::from(limit));
+    let rows = load_skip_locked!(conn, claimable)?;
     rows.into_iter().map(Job::try_from).collect()
 }
 
@@ -431,28 +443,16 @@ fn lock_expired(
     now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<Job>, StorageError> {
-    macro_rules! expired {
-        () => {
-            jobs::table
-                .filter(jobs::status.eq_any(LEASED))
-                .filter(jobs::lease_deadline.le(stored(now)))
-                .order((
-                    jobs::lease_deadline.asc(),
-                    jobs::tenant_id.asc(),
-                    jobs::job_id.asc(),
-                ))
-                .limit(i64::from(limit))
-                .select(JobRow::as_select())
-        };
-    }
-    let rows: Vec<JobRow> = match conn {
-        #[cfg(feature = "postgres")]
-        DbConnection::Postgres(c) => expired!().for_no_key_update().skip_locked().load(c)?,
-        #[cfg(feature = "mysql")]
-        DbConnection::Mysql(c) => expired!().for_update().skip_locked().load(c)?,
-        #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(c) => expired!().load(c)?,
-    };
+    let expired = jobs::table
+        .filter(jobs::status.eq_any(LEASED))
+        .filter(jobs::lease_deadline.le(stored(now)))
+        .order((
+            jobs::lease_deadline.asc(),
+            jobs::tenant_id.asc(),
+            jobs::job_id.asc(),
+        ))
+        .limit(i64::from(limit));
+    let rows = load_skip_locked!(conn, expired)?;
     rows.into_iter().map(Job::try_from).collect()
 }
 
