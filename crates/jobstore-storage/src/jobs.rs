@@ -317,6 +317,13 @@ pub(crate) fn insert_transitions(
     conn: &mut DbConnection,
     steps: &[JobStateTransition],
 ) -> Result<(), StorageError> {
+    if let [step] = steps {
+        // One row: a statement of fixed shape, which the connection prepares once and reuses.
+        diesel::insert_into(job_state_transitions::table)
+            .values(TransitionRow::from(step))
+            .execute(conn)?;
+        return Ok(());
+    }
     let rows: Vec<TransitionRow> = steps.iter().map(TransitionRow::from).collect();
     with_inner!(conn, |c| {
         diesel::insert_into(job_state_transitions::table)

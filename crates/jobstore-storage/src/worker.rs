@@ -56,33 +56,11 @@ impl<S: Session> WorkerRepository for S {
                 steps.push(applied.transition);
                 claimed.push(applied.job);
             }
-            // Every claimed job gets the same new columns, so one statement writes them all.
-            // The rows are locked (or, on SQLite, this is the only writer): no version guard.
-            let first = &claimed[0];
-            let steps_taken = first.version - candidates[0].version;
-            let changed = diesel::update(jobs::table)
-                .filter(jobs::status.eq(JobStatus::Pending.as_str()))
-                .filter(named(candidates.iter().map(|j| (&j.tenant_id, &j.id))))
-                .set((
-                    jobs::status.eq(first.status.as_str()),
-                    jobs::assigned_agent.eq(&first.assigned_agent),
-                    jobs::lease_id.eq(first.lease_id.as_ref().map(|l| l.as_str())),
-                    jobs::lease_deadline.eq(first.lease_deadline.map(stored)),
-                    jobs::scheduled_at.eq(first.scheduled_at.map(stored)),
-                    jobs::started_at.eq(first.started_at.map(stored)),
-                    jobs::updated_at.eq(stored(now)),
-                    jobs::version.eq(jobs::version + steps_taken),
-                ))
-                .execute(conn)?;
-            if changed != candidates.len() {
-                return Err(StorageError::Conflict {
-                    entity: Entity::Job,
-                    id: format!(
-                        "claim of {} jobs in queue {}",
-                        candidates.len(),
-                        request.queue
-                    ),
-                });
+            if let ([before], [after]) = (&candidates[..], &claimed[..]) {
+                // One job: the statement every state change uses, prepared once per connection.
+                guarded_update(conn, before, after, None)?;
+            } else {
+                claim_all(conn, &candidates, &claimed[0], now)?;
             }
             insert_transitions(conn, &steps)?;
             Ok(claimed)
@@ -255,6 +233,38 @@ impl<S: Session> WorkerRepository for S {
             Ok(reaped)
         })
     }
+}
+
+/// Writes a claim of many jobs: every claimed job gets the same new columns, so one statement
+/// writes them all. The rows are locked (or, on SQLite, this is the only writer): no version guard.
+fn claim_all(
+    conn: &mut DbConnection,
+    candidates: &[Job],
+    first: &Job,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let steps_taken = first.version - candidates[0].version;
+    let changed = diesel::update(jobs::table)
+        .filter(jobs::status.eq(JobStatus::Pending.as_str()))
+        .filter(named(candidates.iter().map(|j| (&j.tenant_id, &j.id))))
+        .set((
+            jobs::status.eq(first.status.as_str()),
+            jobs::assigned_agent.eq(&first.assigned_agent),
+            jobs::lease_id.eq(first.lease_id.as_ref().map(|l| l.as_str())),
+            jobs::lease_deadline.eq(first.lease_deadline.map(stored)),
+            jobs::scheduled_at.eq(first.scheduled_at.map(stored)),
+            jobs::started_at.eq(first.started_at.map(stored)),
+            jobs::updated_at.eq(stored(now)),
+            jobs::version.eq(jobs::version + steps_taken),
+        ))
+        .execute(conn)?;
+    if changed != candidates.len() {
+        return Err(StorageError::Conflict {
+            entity: Entity::Job,
+            id: format!("claim of {} jobs", candidates.len()),
+        });
+    }
+    Ok(())
 }
 
 /// The statuses in which a worker holds a job.
