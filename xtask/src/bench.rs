@@ -12,8 +12,8 @@ use chrono::TimeDelta;
 use diesel::{RunQueryDsl, connection::SimpleConnection};
 use jobstore_domain::{NewJob, NewTenant, TenantId};
 use jobstore_storage::{
-    Backend, ClaimRequest, DbConnection, JobRepository, Store, StoreConfig, TenantRepository,
-    WorkerRepository,
+    Backend, ClaimRequest, DbConnection, JobRepository, StorageError, Store, StoreConfig,
+    TenantRepository, WorkerRepository,
 };
 
 /// What to measure.
@@ -231,16 +231,17 @@ fn burn_down(store: &Store, workers: usize, batch: u32) -> Result<BurnDown, Stri
                 let (mut done, mut mine) = (0, Vec::new());
                 loop {
                     let t = Instant::now();
-                    let claimed = store.claim(&request).map_err(|e| e.to_string())?;
+                    // Like any worker, retry what failed transiently (a MySQL deadlock, say).
+                    let claimed = retrying(|| store.claim(&request))?;
                     mine.push(t.elapsed());
                     if claimed.is_empty() {
                         break;
                     }
                     let leases: Vec<_> = claimed.iter().filter_map(|j| j.lease()).collect();
                     if batch == 1 {
-                        store.complete(&leases[0]).map_err(|e| e.to_string())?;
+                        retrying(|| store.complete(&leases[0]))?;
                     } else {
-                        store.complete_all(&leases).map_err(|e| e.to_string())?;
+                        retrying(|| store.complete_all(&leases))?;
                     }
                     done += leases.len();
                 }
@@ -265,6 +266,17 @@ fn burn_down(store: &Store, workers: usize, batch: u32) -> Result<BurnDown, Stri
         claim_p50: percentile(&latencies, 0.50),
         claim_p99: percentile(&latencies, 0.99),
     })
+}
+
+/// Runs `call` again while it fails with a transient error, at most 100 times.
+fn retrying<T>(mut call: impl FnMut() -> Result<T, StorageError>) -> Result<T, String> {
+    let mut attempts = 0;
+    loop {
+        match call() {
+            Err(e) if e.is_transient() && attempts < 100 => attempts += 1,
+            result => return result.map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// Claim latency with `finished` finished jobs in the table, against an empty table.

@@ -86,12 +86,15 @@ pub struct LeaseGrant {
 }
 
 impl LeaseGrant {
-    /// A fresh lease for `agent` that lasts `duration` from `now`.
+    /// A fresh lease for `agent` that lasts `duration` from `now`. (A deadline past the years
+    /// every backend stores is refused when the lease is applied.)
     pub fn new(agent: impl Into<String>, now: DateTime<Utc>, duration: TimeDelta) -> Self {
         Self {
             lease_id: LeaseId::generate(),
             agent: agent.into(),
-            deadline: now + duration,
+            deadline: now
+                .checked_add_signed(duration)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
         }
     }
 }

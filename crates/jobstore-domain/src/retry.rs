@@ -54,6 +54,12 @@ impl RetryPolicy {
         if self.base < TimeDelta::zero() || self.max_delay < self.base {
             return Err(invalid("retry_policy", "needs 0 <= base <= max_delay"));
         }
+        if self.max_delay > TimeDelta::days(3660) {
+            return Err(invalid(
+                "retry_policy",
+                "max_delay may be at most 3660 days",
+            ));
+        }
         if !(0.0..=1.0).contains(&self.jitter) {
             return Err(invalid("retry_policy", "jitter must be between 0 and 1"));
         }
@@ -97,8 +103,8 @@ impl RetryPolicy {
         let max = next()?.parse::<i64>().map_err(|_| bad())?;
         let jitter = next()?.parse::<f64>().map_err(|_| bad())?;
         let policy = RetryPolicy {
-            base: TimeDelta::milliseconds(base),
-            max_delay: TimeDelta::milliseconds(max),
+            base: TimeDelta::try_milliseconds(base).ok_or_else(bad)?,
+            max_delay: TimeDelta::try_milliseconds(max).ok_or_else(bad)?,
             jitter,
         };
         policy.validate()?;
@@ -160,5 +166,11 @@ mod tests {
         assert_eq!(RetryPolicy::decode(&policy.encode()).unwrap(), policy);
         assert!(RetryPolicy::decode("1,2").is_err());
         assert!(RetryPolicy::decode("5,1,0").is_err());
+        assert!(RetryPolicy::decode(&format!("0,{},0", i64::MAX)).is_err());
+        let forever = RetryPolicy {
+            max_delay: TimeDelta::MAX,
+            ..RetryPolicy::default()
+        };
+        assert!(forever.validate().is_err());
     }
 }

@@ -314,7 +314,10 @@ fn retry_after_backoff(
             job.max_retries,
             delay.as_seconds_f64()
         ))
-        .not_before(now + delay);
+        .not_before(
+            now.checked_add_signed(delay)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        );
     change.actor = actor.map(str::to_owned);
     Ok(job.apply(&change, now)?)
 }
