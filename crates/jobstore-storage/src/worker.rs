@@ -1,8 +1,9 @@
 //! Worker storage: claims under a lease, heartbeats, lease-checked reports and the reaper.
 //!
-//! The two statements that differ per backend live here: claim and reap read their rows with
-//! `FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL/MariaDB, so claimers and reapers never wait
-//! on each other; SQLite has no row locks and serialises writers with `BEGIN IMMEDIATE` instead.
+//! The two statements that differ per backend live here (`load_skip_locked!`): claim and reap
+//! read their rows with `FOR NO KEY UPDATE SKIP LOCKED` on PostgreSQL and `FOR UPDATE SKIP LOCKED`
+//! on MySQL/MariaDB, so claimers and reapers never wait on each other; SQLite has no row locks and
+//! serialises writers with `BEGIN IMMEDIATE` instead.
 
 use std::collections::BTreeMap;
 
