@@ -66,6 +66,22 @@ impl RetryPolicy {
         Ok(())
     }
 
+    /// The policy moved into the limits of [`RetryPolicy::validate`]: delays between zero and
+    /// 3660 days, `base <= max_delay`, jitter between 0 and 1 (0 when not a number).
+    pub fn clamped(self) -> Self {
+        let limit = TimeDelta::days(3660);
+        let max_delay = self.max_delay.clamp(TimeDelta::zero(), limit);
+        Self {
+            base: self.base.clamp(TimeDelta::zero(), max_delay),
+            max_delay,
+            jitter: if self.jitter.is_nan() {
+                0.0
+            } else {
+                self.jitter.clamp(0.0, 1.0)
+            },
+        }
+    }
+
     /// The wait before retry number `retry` (1 for the first) of `job`.
     pub fn delay(&self, job: &JobId, retry: i32) -> TimeDelta {
         let doublings = retry.saturating_sub(1).clamp(0, 40) as u32;
@@ -172,5 +188,12 @@ mod tests {
             ..RetryPolicy::default()
         };
         assert!(forever.validate().is_err());
+        assert!(forever.clamped().validate().is_ok());
+        let odd = RetryPolicy {
+            base: TimeDelta::hours(2),
+            max_delay: TimeDelta::hours(1),
+            jitter: f64::NAN,
+        };
+        assert!(odd.clamped().validate().is_ok());
     }
 }

@@ -120,6 +120,17 @@ impl StoreConfig {
         }
     }
 
+    /// Checks the pool settings (the pool refuses zero durations).
+    pub fn validate(&self) -> Result<(), StorageError> {
+        let zero = |d: Option<Duration>| d.is_some_and(|d| d.is_zero());
+        if self.connect_timeout.is_zero() || zero(self.max_lifetime) || zero(self.max_idle_time) {
+            return Err(StorageError::Config {
+                reason: "connect_timeout, max_lifetime and max_idle_time must not be zero (use None for no limit)".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// The backend the URL names.
     pub fn backend(&self) -> Result<Backend, StorageError> {
         Backend::from_url(&self.url)
@@ -249,6 +260,21 @@ mod tests {
             Err(StorageError::Config { .. })
         ));
         assert!(config(&[("DB_TYPE", "oracle")]).is_err());
+    }
+
+    #[test]
+    fn zero_pool_durations_are_config_errors() {
+        let zero = StoreConfig {
+            connect_timeout: Duration::ZERO,
+            ..StoreConfig::new("jobs.db")
+        };
+        assert!(matches!(zero.validate(), Err(StorageError::Config { .. })));
+        let idle = StoreConfig {
+            max_idle_time: Some(Duration::ZERO),
+            ..StoreConfig::new("jobs.db")
+        };
+        assert!(idle.validate().is_err());
+        assert!(StoreConfig::new("jobs.db").validate().is_ok());
     }
 
     #[test]

@@ -307,7 +307,14 @@ pub(crate) fn record(
     after: &Job,
     steps: &[JobStateTransition],
 ) -> Result<(), StorageError> {
-    let id = format!("{}/{}", before.tenant_id, before.id);
+    let id = match &after.unique_key {
+        // The one unique value a state change can collide on: a retried job's key.
+        Some(key) => format!(
+            "{}/{} with unique key {key:?} (held by another unfinished job)",
+            before.tenant_id, before.id
+        ),
+        None => format!("{}/{}", before.tenant_id, before.id),
+    };
     guarded_update(conn, before, after, None).map_err(|e| e.about(Entity::Job, &id))?;
     insert_transitions(conn, steps)
 }

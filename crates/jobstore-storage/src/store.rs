@@ -44,6 +44,7 @@ impl Store {
     /// Opens a pool as `config` says and checks that the database answers.
     pub fn open(config: StoreConfig) -> Result<Store, StorageError> {
         let backend = config.backend()?;
+        config.validate()?;
         if !backend.is_enabled() {
             return Err(StorageError::BackendDisabled { backend });
         }
@@ -99,17 +100,19 @@ impl Store {
         self
     }
 
-    /// Sets the backoff for jobs that name no policy of their own.
+    /// Sets the backoff for jobs that name no policy of their own (clamped into the limits of
+    /// [`RetryPolicy::validate`]).
     pub fn with_default_retry_policy(mut self, policy: RetryPolicy) -> Store {
-        self.settings_mut().default_retry = policy;
+        self.settings_mut().default_retry = policy.clamped();
         self
     }
 
-    /// Sets the backoff for the jobs of one queue that name no policy of their own.
+    /// Sets the backoff for the jobs of one queue that name no policy of their own (clamped
+    /// like the default's).
     pub fn with_queue_retry_policy(mut self, queue: &str, policy: RetryPolicy) -> Store {
         self.settings_mut()
             .queue_retry
-            .insert(queue.to_owned(), policy);
+            .insert(queue.to_owned(), policy.clamped());
         self
     }
 

@@ -82,15 +82,23 @@ impl<S: Session> TenantRepository for S {
             if after.oauth != before.oauth {
                 ensure_oauth_free(conn, &after)?;
             }
+            // Guarded by the time it was read at: a concurrent update or soft delete wins, and
+            // this one is a conflict rather than a silent overwrite of its fields.
             let changed = diesel::update(
                 tenants::table
                     .find(id.as_str())
-                    .filter(tenants::deleted_at.is_null()),
+                    .filter(tenants::deleted_at.is_null())
+                    .filter(tenants::updated_at.eq(stored(before.updated_at))),
             )
             .set(TenantRow::from(&after))
             .execute(conn)
             .map_err(|e| StorageError::from(e).about(Entity::Tenant, id))?;
-            found(changed, id)?;
+            if changed == 0 {
+                return Err(StorageError::Conflict {
+                    entity: Entity::Tenant,
+                    id: id.to_string(),
+                });
+            }
             Ok(after)
         })
     }
@@ -149,11 +157,21 @@ pub(crate) fn ensure_live_tenants<'a>(
     let mut wanted: Vec<&str> = ids.into_iter().map(TenantId::as_str).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let live: Vec<String> = tenants::table
+    let live = tenants::table
         .filter(tenants::tenant_id.eq_any(&wanted))
         .filter(tenants::deleted_at.is_null())
-        .select(tenants::tenant_id)
-        .load(conn)?;
+        .select(tenants::tenant_id);
+    // Locked until the jobs are written, so that a concurrent soft delete of the tenant (which
+    // also hides its jobs) waits, and is not overtaken by a job it would miss. MariaDB has no
+    // FOR SHARE; SQLite's writers are serialised already.
+    let live: Vec<String> = match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => live.for_share().load(c)?,
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => live.for_update().load(c)?,
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => live.load(c)?,
+    };
     match wanted.into_iter().find(|id| !live.iter().any(|l| l == id)) {
         Some(missing) => Err(StorageError::NotFound {
             entity: Entity::Tenant,

@@ -76,7 +76,10 @@ impl<S: Session> WorkerRepository for S {
         check_lease_length("extend_by", extend_by)?;
         self.write(|conn, settings| {
             let now = settings.clock.now();
-            let deadline = now + extend_by;
+            let deadline = now
+                .checked_add_signed(extend_by)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            jobstore_domain::check_time("lease_deadline", deadline)?;
             // One statement in the common case; the job is read only to say why it was refused.
             let changed = diesel::update(
                 jobs::table
@@ -126,6 +129,16 @@ impl<S: Session> WorkerRepository for S {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
+        let mut named_jobs: Vec<(&TenantId, &JobId)> =
+            leases.iter().map(|l| (&l.tenant_id, &l.job_id)).collect();
+        named_jobs.sort_unstable();
+        named_jobs.dedup();
+        if named_jobs.len() != leases.len() {
+            return Err(StorageError::Validation {
+                field: "leases".to_owned(),
+                reason: "name a job more than once".to_owned(),
+            });
+        }
         self.write(|conn, settings| {
             let now = settings.clock.now();
             let held = read_leased(conn, leases)?;
@@ -142,13 +155,11 @@ impl<S: Session> WorkerRepository for S {
                 steps.push(applied.transition);
                 completed.push(applied.job);
             }
-            // Guarded by the leases read: a job reaped, re-claimed or cancelled since is not
-            // RUNNING under one of them, and the count below refuses the whole batch.
-            let lease_ids: Vec<String> = leases.iter().map(|l| l.lease_id.to_string()).collect();
+            // Each job guarded by the version it was read at: one reaped, re-claimed or cancelled
+            // since does not match, and the count below refuses the whole batch.
             let changed = diesel::update(jobs::table)
                 .filter(jobs::status.eq(JobStatus::Running.as_str()))
-                .filter(jobs::lease_id.eq_any(lease_ids))
-                .filter(named(held.iter().map(|j| (&j.tenant_id, &j.id))))
+                .filter(same_versions(&held))
                 .set((
                     jobs::status.eq(JobStatus::Completed.as_str()),
                     jobs::completed_at.eq(stored(now)),
@@ -378,6 +389,22 @@ fn named<'a>(keys: impl IntoIterator<Item = (&'a TenantId, &'a JobId)>) -> Condi
                     jobs::tenant_id
                         .eq(tenant.to_owned())
                         .and(jobs::job_id.eq_any(jobs)),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Matches exactly the given jobs, each at the version it was read in.
+fn same_versions(jobs: &[Job]) -> Condition {
+    any_of(
+        jobs.iter()
+            .map(|job| -> Condition {
+                Box::new(
+                    jobs::tenant_id
+                        .eq(job.tenant_id.to_string())
+                        .and(jobs::job_id.eq(job.id.to_string()))
+                        .and(jobs::version.eq(job.version)),
                 )
             })
             .collect(),

@@ -292,6 +292,16 @@ conformance! {
         assert_eq!(db.count_where("job_state_transitions", "to_status = 'COMPLETED'"), 3);
     }
 
+    fn complete_all_refuses_a_job_named_twice(db) {
+        let tenant = db.tenant();
+        let job = db.job(&tenant.id);
+        let lease = db.store.claim(&ClaimRequest { start: true, ..request("w") }).unwrap()[0].lease().unwrap();
+        let before = db.counts();
+        assert_matches!(db.store.complete_all(&[lease.clone(), lease.clone()]), Err(StorageError::Validation { .. }));
+        assert_eq!(db.counts(), before);
+        assert_eq!(db.store.get_job(&tenant.id, &job.id).unwrap().status, JobStatus::Running);
+    }
+
     fn enqueue_returns_the_unfinished_job_with_the_same_unique_key(db) {
         let tenant = db.tenant();
         let keyed = || NewJob { unique_key: Some("nightly-2026-11-22".into()), ..NewJob::new(tenant.id.clone()) };
