@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: burn-down throughput, claim latency and the claim's scaling, per backend,
 //! as ratios to a baseline measured in the same run (pgbench -N on PostgreSQL).
 
+use crate::servers;
 use std::{
     process::Command,
     sync::{Arc, Mutex},
@@ -39,8 +40,8 @@ pub(crate) struct BenchArgs {
     pgbench_seconds: u32,
 }
 
-const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
-const MYSQL_ADMIN: &str = "mysql://root@127.0.0.1:3306/test";
+/// The scratch database's name on the servers.
+const BENCH_DB: &str = "jobstore_bench";
 
 impl BenchArgs {
     /// Whether the run measures `backend`.
@@ -115,19 +116,7 @@ impl BenchDb {
                 std::fs::create_dir_all("target").map_err(|e| e.to_string())?;
                 "target/jobstore-bench.db".to_owned()
             }
-            Backend::Postgres => {
-                admin(
-                    POSTGRES_ADMIN,
-                    "DROP DATABASE IF EXISTS jobstore_bench WITH (FORCE)",
-                )?;
-                admin(POSTGRES_ADMIN, "CREATE DATABASE jobstore_bench")?;
-                POSTGRES_ADMIN.replace("/test", "/jobstore_bench")
-            }
-            Backend::Mysql => {
-                admin(MYSQL_ADMIN, "DROP DATABASE IF EXISTS jobstore_bench")?;
-                admin(MYSQL_ADMIN, "CREATE DATABASE jobstore_bench")?;
-                MYSQL_ADMIN.replace("/test", "/jobstore_bench")
-            }
+            Backend::Postgres | Backend::Mysql => servers::fresh_database(backend, BENCH_DB)?,
         };
         let db = BenchDb { backend, url };
         db.reset()?;
@@ -153,7 +142,7 @@ impl BenchDb {
     /// filled a second ago has none, and a claim planned without them may sort the whole queue.
     fn analyze(&self) -> Result<(), String> {
         if self.backend == Backend::Postgres {
-            admin(&self.url, "ANALYZE jobs, job_state_transitions")?;
+            servers::admin(&self.url, "ANALYZE jobs, job_state_transitions")?;
         }
         Ok(())
     }
@@ -171,20 +160,11 @@ impl BenchDb {
 
 impl Drop for BenchDb {
     fn drop(&mut self) {
-        let _ = match self.backend {
-            Backend::Postgres => admin(
-                POSTGRES_ADMIN,
-                "DROP DATABASE IF EXISTS jobstore_bench WITH (FORCE)",
-            ),
-            Backend::Mysql => admin(MYSQL_ADMIN, "DROP DATABASE IF EXISTS jobstore_bench"),
-            Backend::Sqlite => Ok(()),
-        };
+        if self.backend != Backend::Sqlite {
+            let server = servers::server_url(self.backend);
+            let _ = servers::admin(&server, &servers::drop_database(self.backend, BENCH_DB));
+        }
     }
-}
-
-fn admin(url: &str, sql: &str) -> Result<(), String> {
-    let mut conn = DbConnection::open(url, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    conn.batch_execute(sql).map_err(|e| format!("{sql}: {e}"))
 }
 
 /// Enqueues `jobs` jobs in batches of 500; returns jobs per second.

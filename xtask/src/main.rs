@@ -15,6 +15,7 @@ mod ci;
 mod demo;
 mod migrate;
 mod restart;
+mod servers;
 mod test;
 
 /// jobstore's build tasks.

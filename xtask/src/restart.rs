@@ -4,6 +4,7 @@
 //!
 //! It stops the local servers, so it runs alone (CI runs it after the suite).
 
+use crate::servers;
 use std::{
     process::Command,
     sync::atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -12,11 +13,10 @@ use std::{
 };
 
 use chrono::TimeDelta;
-use diesel::connection::SimpleConnection;
 use jobstore_domain::{JobFilter, JobStatus, NewJob, NewTenant, PageRequest};
 use jobstore_storage::{
-    Backend, ClaimRequest, DbConnection, JobRepository, StorageError, Store, StoreConfig,
-    TenantRepository, WorkerRepository,
+    Backend, ClaimRequest, JobRepository, StorageError, Store, StoreConfig, TenantRepository,
+    WorkerRepository,
 };
 
 /// Which servers to restart.
@@ -39,10 +39,12 @@ impl RestartArgs {
 
 const WORKERS: usize = 4;
 
+/// The scratch database's name on the servers.
+const RESTART_DB: &str = "jobstore_restart";
+
+/// A local server this task stops and starts.
 struct Server {
     backend: Backend,
-    admin_url: &'static str,
-    url: &'static str,
 }
 
 impl Server {
@@ -50,23 +52,16 @@ impl Server {
         match name {
             "postgres" => Ok(Server {
                 backend: Backend::Postgres,
-                admin_url: "postgres://postgres@127.0.0.1:5432/test",
-                url: "postgres://postgres@127.0.0.1:5432/jobstore_restart",
             }),
             "mysql" => Ok(Server {
                 backend: Backend::Mysql,
-                admin_url: "mysql://root@127.0.0.1:3306/test",
-                url: "mysql://root@127.0.0.1:3306/jobstore_restart",
             }),
             other => Err(format!("cannot restart {other:?}: use postgres or mysql")),
         }
     }
 
     fn admin(&self, sql: &str) -> Result<(), String> {
-        DbConnection::open(self.admin_url, Duration::from_secs(5))
-            .map_err(|e| e.to_string())?
-            .batch_execute(sql)
-            .map_err(|e| format!("{sql}: {e}"))
+        servers::admin(&servers::server_url(self.backend), sql)
     }
 
     fn stop(&self) -> Result<(), String> {
@@ -120,17 +115,10 @@ pub(crate) fn run(args: &RestartArgs) -> Result<(), String> {
             let _ = server.start();
         }
         wait_until_up(&server, Duration::from_secs(60))?;
-        let _ = server.admin(&drop_database(server.backend));
+        let _ = server.admin(&servers::drop_database(server.backend, RESTART_DB));
         result?;
     }
     Ok(())
-}
-
-fn drop_database(backend: Backend) -> String {
-    match backend {
-        Backend::Postgres => "DROP DATABASE IF EXISTS jobstore_restart WITH (FORCE)".to_owned(),
-        _ => "DROP DATABASE IF EXISTS jobstore_restart".to_owned(),
-    }
 }
 
 fn wait_until_up(server: &Server, limit: Duration) -> Result<(), String> {
@@ -145,15 +133,14 @@ fn wait_until_up(server: &Server, limit: Duration) -> Result<(), String> {
 }
 
 fn restart_during_run(server: &Server, jobs: usize) -> Result<(), String> {
-    server.admin(&drop_database(server.backend))?;
-    server.admin("CREATE DATABASE jobstore_restart")?;
-    jobstore_migrator::Migrator::new(server.url)
+    let url = servers::fresh_database(server.backend, RESTART_DB)?;
+    jobstore_migrator::Migrator::new(&url)
         .and_then(|mut m| m.run_pending())
         .map_err(|e| e.to_string())?;
     let store = Store::open(StoreConfig {
         max_open: WORKERS as u32 + 2,
         connect_timeout: Duration::from_secs(2),
-        ..StoreConfig::new(server.url)
+        ..StoreConfig::new(url.as_str())
     })
     .map_err(|e| e.to_string())?;
     let tenant = store

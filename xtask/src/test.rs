@@ -1,5 +1,7 @@
 //! `cargo xtask test`: the whole suite on every reachable backend, with a table of what ran.
 
+use crate::servers;
+use jobstore_storage::Backend;
 use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},
@@ -11,8 +13,7 @@ use std::{
 /// A backend the conformance suite can run on, and how this machine stands with it.
 struct Target {
     name: &'static str,
-    url_var: &'static str,
-    default_url: &'static str,
+    backend: Backend,
     /// Why it cannot run here, if it cannot.
     unavailable: Option<String>,
 }
@@ -23,25 +24,22 @@ fn probe() -> Vec<Target> {
     let mut targets = vec![
         Target {
             name: "sqlite",
-            url_var: "",
-            default_url: "",
+            backend: Backend::Sqlite,
             unavailable: None,
         },
         Target {
             name: "postgres",
-            url_var: "JOBSTORE_TEST_POSTGRES_URL",
-            default_url: "postgres://postgres@127.0.0.1:5432/test",
+            backend: Backend::Postgres,
             unavailable: None,
         },
         Target {
             name: "mysql",
-            url_var: "JOBSTORE_TEST_MYSQL_URL",
-            default_url: "mysql://root@127.0.0.1:3306/test",
+            backend: Backend::Mysql,
             unavailable: None,
         },
     ];
     for target in targets.iter_mut().skip(1) {
-        let url = std::env::var(target.url_var).unwrap_or_else(|_| target.default_url.to_owned());
+        let url = servers::server_url(target.backend);
         let library = if target.name == "postgres" {
             "libpq"
         } else {
@@ -111,10 +109,9 @@ pub(crate) fn run(required: &[String]) -> Result<(), String> {
             Some(why) => eprintln!(
                 "backend {:<8} SKIPPED: {why}{}",
                 target.name,
-                if target.url_var.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (point {} elsewhere)", target.url_var)
+                match servers::url_var(target.backend) {
+                    "" => String::new(),
+                    var => format!(" (point {var} elsewhere)"),
                 }
             ),
         }

@@ -89,13 +89,18 @@ fn validate_id(field: &'static str, value: &str) -> Result<(), DomainError> {
             ),
         ));
     }
-    if let Some(bad) = value
+    check_name_chars(field, value)
+}
+
+/// Checks that a name (an id or a queue) holds only ASCII letters, digits, `-`, `_`, `.` or `:`.
+pub(crate) fn check_name_chars(field: &'static str, value: &str) -> Result<(), DomainError> {
+    match value
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
     {
-        return Err(invalid(field, format!("contains {bad:?}")));
+        Some(bad) => Err(invalid(field, format!("contains {bad:?}"))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -280,13 +280,7 @@ pub fn validate_queue(queue: &str) -> Result<(), DomainError> {
     if queue.is_empty() || queue.len() > 64 {
         return Err(invalid("queue", "must be 1 to 64 characters"));
     }
-    if let Some(bad) = queue
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
-    {
-        return Err(invalid("queue", format!("contains {bad:?}")));
-    }
-    Ok(())
+    crate::ids::check_name_chars("queue", queue)
 }
 
 /// Checks a worker's name (1 to 255 characters, no NUL).

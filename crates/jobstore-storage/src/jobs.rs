@@ -14,7 +14,7 @@ use crate::{
     rows::{JobRow, TransitionRow, stored},
     schema::{job_state_transitions, jobs},
     stamp::Stamp,
-    store::Session,
+    store::{Session, Settings},
     tenants::ensure_live_tenants,
 };
 
@@ -38,8 +38,8 @@ impl<S: Session> JobRepository for S {
     }
 
     fn create_jobs(&self, new: Vec<NewJob>) -> Result<Vec<Job>, StorageError> {
-        let jobs = build_jobs(new, self)?;
-        self.write(|conn, _| {
+        self.write(|conn, settings| {
+            let jobs = build_jobs(new, settings)?;
             ensure_live_tenants(conn, jobs.iter().map(|j| &j.tenant_id))?;
             insert_all(conn, &jobs)?;
             Ok(jobs)
@@ -47,8 +47,8 @@ impl<S: Session> JobRepository for S {
     }
 
     fn enqueue(&self, new: NewJob) -> Result<Enqueued, StorageError> {
-        let job = build_jobs(vec![new], self)?.remove(0);
-        self.write(|conn, _| {
+        self.write(|conn, settings| {
+            let job = build_jobs(vec![new], settings)?.remove(0);
             ensure_live_tenants(conn, [&job.tenant_id])?;
             insert_one(conn, job)
         })
@@ -211,16 +211,14 @@ impl<S: Session> JobRepository for S {
 
 /// Checks and builds new jobs at the store's time (times given by the caller are cut to the
 /// microsecond, as every backend stores them).
-fn build_jobs<S: Session>(new: Vec<NewJob>, session: &S) -> Result<Vec<Job>, StorageError> {
-    session.read(|_, settings| {
-        let now = settings.clock.now();
-        new.into_iter()
-            .map(|mut job| {
-                job.not_before = job.not_before.map(|t| t.trunc_subsecs(6));
-                Ok(job.into_job(now)?)
-            })
-            .collect()
-    })
+fn build_jobs(new: Vec<NewJob>, settings: &Settings) -> Result<Vec<Job>, StorageError> {
+    let now = settings.clock.now();
+    new.into_iter()
+        .map(|mut job| {
+            job.not_before = job.not_before.map(|t| t.trunc_subsecs(6));
+            Ok(job.into_job(now)?)
+        })
+        .collect()
 }
 
 /// Inserts one job and its creation record. A unique key held by an unfinished job of the same
