@@ -21,7 +21,7 @@
 //! let job = job.apply(&Change::to(JobStatus::Running), now)?.job;
 //! let job = job.apply(&Change::to(JobStatus::Failed).reason("exit 1"), now)?.job;
 //! assert!(job.can_retry());
-//! let job = job.apply(&Change::to(JobStatus::Pending), now)?.job;
+//! let job = job.apply(&Change::retry(), now)?.job;
 //! assert_eq!((job.attempt, job.output_prefix.as_str()), (2, format!("jobs/{}/2/", job.id).as_str()));
 //! # Ok::<(), jobstore_domain::DomainError>(())
 //! ```
@@ -37,6 +37,7 @@ mod tenant;
 mod text;
 mod time;
 mod transition;
+mod update;
 
 pub use error::{DomainError, StaleLease};
 pub use ids::{JobId, LeaseId, MAX_ID_LEN, TenantId, TransitionId};
@@ -45,10 +46,11 @@ pub use job::{
     encode_commands, output_prefix, validate_agent, validate_batch_job_name, validate_queue,
 };
 pub use lifecycle::{Applied, Change, Lease, LeaseGrant};
-pub use listing::{Cursor, JobFilter, MAX_PAGE_SIZE, Page, PageRequest};
+pub use listing::{Cursor, JobFilter, MAX_PAGE_SIZE, Page, PageRequest, check_limit};
 pub use retry::RetryPolicy;
 pub use status::JobStatus;
 pub use tenant::{NewTenant, OAuthIdentity, Tenant, TenantUpdate};
 pub use text::MAX_TEXT_BYTES;
 pub use time::check_time;
 pub use transition::JobStateTransition;
+pub use update::{JobChanges, JobUpdate, REAPER, check_lease_length, extended_deadline};

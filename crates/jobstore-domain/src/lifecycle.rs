@@ -35,10 +35,24 @@ pub struct Change {
     pub lease: Option<LeaseGrant>,
     /// For a retry (to PENDING): when the job may be claimed again; `None` means at once.
     pub not_before: Option<DateTime<Utc>>,
+    /// Which move to PENDING is meant: a release or a retry (see [`Change::release`]).
+    back_to_pending: BackToPending,
+}
+
+/// The two ways back to PENDING, which the status alone does not tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BackToPending {
+    /// Whichever the job's status allows: a release from ASSIGNED, a retry from FAILED or LOST.
+    Either,
+    /// Only a worker's release of an ASSIGNED job.
+    Release,
+    /// Only a retry of a FAILED or LOST job.
+    Retry,
 }
 
 impl Change {
-    /// A change to `status` with nothing else said.
+    /// A change to `status` with nothing else said. To PENDING it is a release from ASSIGNED
+    /// and a retry from FAILED or LOST; say which with [`Change::release`] or [`Change::retry`].
     pub fn to(status: JobStatus) -> Self {
         Self {
             to: status,
@@ -46,6 +60,35 @@ impl Change {
             actor: None,
             lease: None,
             not_before: None,
+            back_to_pending: BackToPending::Either,
+        }
+    }
+
+    /// A worker gives an ASSIGNED job back unstarted: PENDING again, without using a retry.
+    /// From any other status it is an invalid transition.
+    pub fn release() -> Self {
+        Self {
+            back_to_pending: BackToPending::Release,
+            ..Self::to(JobStatus::Pending)
+        }
+    }
+
+    /// A FAILED or LOST job goes back to PENDING for its next attempt, while retries remain.
+    /// From any other status it is an invalid transition.
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use jobstore_domain::{Change, DomainError, JobStatus, NewJob, TenantId};
+    ///
+    /// let job = NewJob::new(TenantId::new("t1")?).into_job(Utc::now())?;
+    /// let refused = job.apply(&Change::retry(), Utc::now()).unwrap_err();
+    /// assert_eq!(refused, DomainError::InvalidTransition { from: JobStatus::Pending, to: JobStatus::Pending });
+    /// # Ok::<(), DomainError>(())
+    /// ```
+    pub fn retry() -> Self {
+        Self {
+            back_to_pending: BackToPending::Retry,
+            ..Self::to(JobStatus::Pending)
         }
     }
 
@@ -125,7 +168,12 @@ impl Job {
     /// its audit record. `self` is not modified; on error nothing has changed.
     pub fn apply(&self, change: &Change, at: DateTime<Utc>) -> Result<Applied, DomainError> {
         let (from, to) = (self.status, change.to);
-        if !from.can_transition_to(to) {
+        let meant = match change.back_to_pending {
+            BackToPending::Either => true,
+            BackToPending::Release => from == JobStatus::Assigned,
+            BackToPending::Retry => matches!(from, JobStatus::Failed | JobStatus::Lost),
+        };
+        if !meant || !from.can_transition_to(to) {
             return Err(DomainError::InvalidTransition { from, to });
         }
         text::optional("actor", change.actor.as_deref(), 255)?;

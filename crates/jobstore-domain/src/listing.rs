@@ -35,6 +35,17 @@ impl JobFilter {
 /// The most items one page may hold.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
+/// Checks how many items one call may read or change: 1 to [`MAX_PAGE_SIZE`].
+pub fn check_limit(limit: u32) -> Result<(), DomainError> {
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Which page to read: at most `limit` items after `after` (from the start when `None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
@@ -52,13 +63,7 @@ impl PageRequest {
 
     /// Checks the limit.
     pub fn validate(&self) -> Result<(), DomainError> {
-        if !(1..=MAX_PAGE_SIZE).contains(&self.limit) {
-            return Err(invalid(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE_SIZE}"),
-            ));
-        }
-        Ok(())
+        check_limit(self.limit)
     }
 }
 
@@ -113,6 +118,8 @@ impl Cursor {
         let (micros, id) = self.0.split_once('/').ok_or_else(bad)?;
         let micros = micros.parse::<i64>().map_err(|_| bad())?;
         let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+        // A forged time outside the stored years would reach the database otherwise.
+        crate::check_time("cursor", at).map_err(|_| bad())?;
         Ok((at, JobId::new(id).map_err(|_| bad())?))
     }
 }
@@ -128,6 +135,13 @@ mod tests {
         assert_eq!(Cursor::after_job(at, &id).job().unwrap(), (at, id));
         assert!(Cursor::from_text("nonsense").job().is_err());
         assert!(Cursor::from_text("12/'; --").job().is_err());
+        let year_10000 = 253_402_300_800_000_000_i64;
+        assert!(
+            Cursor::from_text(format!("{year_10000}/j-1"))
+                .job()
+                .is_err()
+        );
+        assert!(Cursor::from_text("-62135596800000000/j-1").job().is_err());
     }
 
     #[test]

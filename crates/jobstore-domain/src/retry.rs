@@ -49,7 +49,8 @@ impl RetryPolicy {
         jitter: 0.0,
     };
 
-    /// Checks the policy's numbers.
+    /// Checks the policy's numbers, and that it is stored exactly: delays in whole
+    /// milliseconds, jitter in millionths.
     pub fn validate(&self) -> Result<(), DomainError> {
         if self.base < TimeDelta::zero() || self.max_delay < self.base {
             return Err(invalid("retry_policy", "needs 0 <= base <= max_delay"));
@@ -63,21 +64,37 @@ impl RetryPolicy {
         if !(0.0..=1.0).contains(&self.jitter) {
             return Err(invalid("retry_policy", "jitter must be between 0 and 1"));
         }
+        if self.base.subsec_nanos() % 1_000_000 != 0
+            || self.max_delay.subsec_nanos() % 1_000_000 != 0
+        {
+            return Err(invalid(
+                "retry_policy",
+                "delays must be whole milliseconds (as stored)",
+            ));
+        }
+        if in_millionths(self.jitter) != self.jitter {
+            return Err(invalid(
+                "retry_policy",
+                "jitter must be a multiple of 0.000001 (as stored)",
+            ));
+        }
         Ok(())
     }
 
     /// The policy moved into the limits of [`RetryPolicy::validate`]: delays between zero and
-    /// 3660 days, `base <= max_delay`, jitter between 0 and 1 (0 when not a number).
+    /// 3660 days in whole milliseconds, `base <= max_delay`, jitter between 0 and 1 in
+    /// millionths (0 when not a number).
     pub fn clamped(self) -> Self {
         let limit = TimeDelta::days(3660);
-        let max_delay = self.max_delay.clamp(TimeDelta::zero(), limit);
+        let whole_ms = |d: TimeDelta| TimeDelta::milliseconds(d.num_milliseconds());
+        let max_delay = whole_ms(self.max_delay.clamp(TimeDelta::zero(), limit));
         Self {
-            base: self.base.clamp(TimeDelta::zero(), max_delay),
+            base: whole_ms(self.base.clamp(TimeDelta::zero(), max_delay)),
             max_delay,
             jitter: if self.jitter.is_nan() {
                 0.0
             } else {
-                self.jitter.clamp(0.0, 1.0)
+                in_millionths(self.jitter.clamp(0.0, 1.0))
             },
         }
     }
@@ -128,6 +145,11 @@ impl RetryPolicy {
     }
 }
 
+/// `x` rounded to the nearest millionth: the jitter's stored precision.
+fn in_millionths(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
 /// A number in [0, 1) fixed by `key` and `n` (FNV-1a).
 fn unit_interval(key: &str, n: i32) -> f64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -174,6 +196,42 @@ mod tests {
             let job = JobId::new("j").unwrap();
             prop_assert!(policy.delay(&job, retry + 1) >= policy.delay(&job, retry));
         }
+    }
+
+    proptest! {
+        /// A policy that validates is stored exactly, in at most 64 characters.
+        #[test]
+        fn valid_policies_round_trip_exactly(
+            base_ms in 0_i64..1_000_000_000,
+            extra_ms in 0_i64..316_224_000_000 - 1_000_000_000,
+            jitter_millionths in 0_u32..=1_000_000,
+        ) {
+            let policy = RetryPolicy {
+                base: TimeDelta::milliseconds(base_ms),
+                max_delay: TimeDelta::milliseconds(base_ms + extra_ms),
+                jitter: f64::from(jitter_millionths) / 1e6,
+            };
+            prop_assert!(policy.validate().is_ok());
+            prop_assert!(policy.encode().len() <= 64);
+            prop_assert_eq!(RetryPolicy::decode(&policy.encode()).unwrap(), policy);
+        }
+    }
+
+    #[test]
+    fn policies_that_would_not_be_stored_exactly_are_refused() {
+        let fine = RetryPolicy::default();
+        let sub_ms = RetryPolicy {
+            base: TimeDelta::microseconds(1500),
+            ..fine
+        };
+        assert!(sub_ms.validate().is_err());
+        let tiny_jitter = RetryPolicy {
+            jitter: 1e-300,
+            ..fine
+        };
+        assert!(tiny_jitter.validate().is_err());
+        assert!(tiny_jitter.clamped().validate().is_ok());
+        assert!(sub_ms.clamped().validate().is_ok());
     }
 
     #[test]

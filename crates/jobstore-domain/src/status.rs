@@ -44,6 +44,26 @@ impl JobStatus {
         JobStatus::Lost,
     ];
 
+    /// The statuses in which a worker holds the job under a lease: ASSIGNED and RUNNING.
+    pub const LEASED: [JobStatus; 2] = [JobStatus::Assigned, JobStatus::Running];
+
+    /// The statuses of a job whose work is not over: PENDING, ASSIGNED and RUNNING. A unique
+    /// key is unique among the jobs in these statuses.
+    pub const UNFINISHED: [JobStatus; 3] =
+        [JobStatus::Pending, JobStatus::Assigned, JobStatus::Running];
+
+    /// The statuses that end an attempt: COMPLETED, FAILED, CANCELLED and LOST.
+    pub const FINISHED: [JobStatus; 4] = [
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+        JobStatus::Lost,
+    ];
+
+    /// The statuses no job ever leaves: COMPLETED and CANCELLED. (FAILED and LOST are final
+    /// only once the job's retries are used up, see [`crate::Job::can_retry`].)
+    pub const FINAL: [JobStatus; 2] = [JobStatus::Completed, JobStatus::Cancelled];
+
     /// The canonical spelling, as stored.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -75,6 +95,16 @@ impl JobStatus {
     /// Whether a worker holds the job under a lease in this status.
     pub const fn is_leased(self) -> bool {
         matches!(self, JobStatus::Assigned | JobStatus::Running)
+    }
+
+    /// Whether the job's work is not over (one of [`JobStatus::UNFINISHED`]).
+    pub const fn is_unfinished(self) -> bool {
+        !self.is_finished()
+    }
+
+    /// Whether no change can ever leave this status (one of [`JobStatus::FINAL`]).
+    pub const fn is_final(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Cancelled)
     }
 
     /// Whether the job has finished its current attempt: COMPLETED, FAILED, CANCELLED or LOST.
@@ -151,6 +181,23 @@ mod tests {
                     "{from} -> {to}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn status_sets_agree_with_the_predicates() {
+        for status in JobStatus::ALL {
+            assert_eq!(JobStatus::LEASED.contains(&status), status.is_leased());
+            assert_eq!(
+                JobStatus::UNFINISHED.contains(&status),
+                status.is_unfinished()
+            );
+            assert_eq!(JobStatus::FINISHED.contains(&status), status.is_finished());
+            assert_eq!(JobStatus::FINAL.contains(&status), status.is_final());
+            let leaves = JobStatus::ALL
+                .iter()
+                .any(|to| status.can_transition_to(*to));
+            assert_eq!(status.is_final(), !leaves, "{status}");
         }
     }
 

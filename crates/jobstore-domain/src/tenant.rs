@@ -110,6 +110,18 @@ impl Tenant {
     }
 }
 
+impl Tenant {
+    /// The tenant soft-deleted at `now`: hidden from reads until purged. Its jobs are hidden
+    /// with it (see [`crate::Job::hide_with_tenant`]).
+    pub fn soft_deleted(&self, now: DateTime<Utc>) -> Tenant {
+        Tenant {
+            deleted_at: Some(now),
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+}
+
 fn validate_fields(
     name: &str,
     user_email: Option<&str>,
