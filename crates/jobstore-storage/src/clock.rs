@@ -43,7 +43,7 @@ impl ManualClock {
     /// Moves the clock on (or back, with a negative delta).
     pub fn advance(&self, by: TimeDelta) {
         let mut now = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *now += by;
+        *now = (*now + by).trunc_subsecs(6);
     }
 
     /// Sets the clock.

@@ -2,18 +2,16 @@
 
 use std::time::Duration;
 
-#[cfg(feature = "sqlite")]
-use diesel::RunQueryDsl;
-use diesel::{Connection, connection::SimpleConnection, r2d2::R2D2Connection};
+use diesel::{Connection, r2d2::R2D2Connection};
 
-use crate::{Backend, StorageError};
+use crate::{Backend, StorageError, dialect};
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
 compile_error!("jobstore-storage needs at least one backend feature: postgres, mysql or sqlite");
 
 /// A connection to any of the backends this build includes.
 ///
-/// Portable queries run on it directly; what differs per backend matches on it.
+/// Portable queries run on it directly; what differs per backend matches on it, in one module.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     /// A PostgreSQL connection.
@@ -38,81 +36,24 @@ impl std::fmt::Debug for DbConnection {
 impl DbConnection {
     /// Which backend this connection talks to.
     pub fn backend(&self) -> Backend {
-        match self {
-            #[cfg(feature = "postgres")]
-            DbConnection::Postgres(_) => Backend::Postgres,
-            #[cfg(feature = "mysql")]
-            DbConnection::Mysql(_) => Backend::Mysql,
-            #[cfg(feature = "sqlite")]
-            DbConnection::Sqlite(_) => Backend::Sqlite,
-        }
+        dialect::backend_of(self)
     }
 
-    /// Opens a connection to `url` and sets its session up (see [`Backend::from_url`]).
+    /// Opens a connection to `url` and sets its session up (see [`Backend::from_url`]); its
+    /// statements are traced (see the crate documentation).
     ///
-    /// The error names the backend and keeps the server's own message: an unknown scheme, a
-    /// backend this build leaves out, or a server that refuses.
+    /// The error names the backend and keeps the driver's error as its source: an unknown
+    /// scheme, a backend this build leaves out, or a server that refuses.
     pub fn open(url: &str, busy_timeout: Duration) -> Result<DbConnection, StorageError> {
         let backend = Backend::from_url(url)?;
         if !backend.is_enabled() {
             return Err(StorageError::BackendDisabled { backend });
         }
-        let refused = |e: diesel::ConnectionError| StorageError::Connect {
-            backend,
-            reason: e.to_string().trim_end().to_owned(),
-        };
-        let mut conn = match backend {
-            #[cfg(feature = "postgres")]
-            Backend::Postgres => {
-                DbConnection::Postgres(diesel::PgConnection::establish(url).map_err(refused)?)
-            }
-            #[cfg(feature = "mysql")]
-            Backend::Mysql => {
-                let url = url
-                    .strip_prefix("mariadb://")
-                    .map_or_else(|| url.to_owned(), |rest| format!("mysql://{rest}"));
-                DbConnection::Mysql(diesel::MysqlConnection::establish(&url).map_err(refused)?)
-            }
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite => {
-                // `file:` URIs go to SQLite as they are; `sqlite://path` means the path.
-                let path = url.strip_prefix("sqlite://").unwrap_or(url);
-                DbConnection::Sqlite(diesel::SqliteConnection::establish(path).map_err(refused)?)
-            }
-            #[allow(unreachable_patterns)]
-            _ => return Err(StorageError::BackendDisabled { backend }),
-        };
-        conn.set_up_session(busy_timeout)
-            .map_err(|e| StorageError::Connect {
-                backend,
-                reason: e.to_string(),
-            })?;
+        let mut conn = dialect::establish(backend, url)?;
+        dialect::set_up_session(&mut conn, busy_timeout)
+            .map_err(|source| StorageError::Session { backend, source })?;
+        conn.set_instrumentation(crate::trace::StatementLog::default());
         Ok(conn)
-    }
-
-    /// Session settings every connection of a backend gets, so all behave alike.
-    #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
-    fn set_up_session(&mut self, busy_timeout: Duration) -> diesel::QueryResult<()> {
-        match self {
-            #[cfg(feature = "postgres")]
-            DbConnection::Postgres(conn) => conn.batch_execute("SET TIME ZONE 'UTC'"),
-            // READ COMMITTED: claims take no gap locks, so they never block enqueues.
-            #[cfg(feature = "mysql")]
-            DbConnection::Mysql(conn) => conn.batch_execute(
-                "SET time_zone = '+00:00'; \
-                 SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-            ),
-            #[cfg(feature = "sqlite")]
-            DbConnection::Sqlite(conn) => {
-                conn.batch_execute(&format!(
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
-                    busy_timeout.as_millis()
-                ))?;
-                // WAL lets readers go on while one writer commits; an in-memory database has no WAL.
-                diesel::sql_query("PRAGMA journal_mode = WAL").execute(conn)?;
-                conn.batch_execute("PRAGMA synchronous = NORMAL")
-            }
-        }
     }
 
     /// Runs a trivial query: the health check.
@@ -120,22 +61,6 @@ impl DbConnection {
         R2D2Connection::ping(self).map_err(StorageError::from)
     }
 }
-
-/// Runs `$body` with `$inner` bound to the backend's own connection: for the statements the
-/// backends do not share (batch inserts, row locks), written once for all three.
-macro_rules! with_inner {
-    ($conn:expr, |$inner:ident| $body:expr) => {
-        match $conn {
-            #[cfg(feature = "postgres")]
-            $crate::DbConnection::Postgres($inner) => $body,
-            #[cfg(feature = "mysql")]
-            $crate::DbConnection::Mysql($inner) => $body,
-            #[cfg(feature = "sqlite")]
-            $crate::DbConnection::Sqlite($inner) => $body,
-        }
-    };
-}
-pub(crate) use with_inner;
 
 /// A connection in the pool, and whether a call found it dead.
 pub(crate) struct Pooled {
@@ -146,16 +71,25 @@ pub(crate) struct Pooled {
 }
 
 impl Pooled {
-    /// Runs `f` on the connection, remembering whether it found the connection dead.
+    /// Runs `f` on the connection, remembering whether it found the connection dead. An error
+    /// that names no cause is checked with a ping: when the connection no longer answers, the
+    /// error is [`StorageError::ConnectionLost`] (MySQL's driver reports a lost server only in
+    /// prose).
     pub(crate) fn run<T>(
         &mut self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        let result = f(&mut self.conn);
-        if let Err(e) = &result {
-            self.lost |= e.is_connection_lost();
+        match f(&mut self.conn) {
+            Err(StorageError::Database(source)) if self.conn.ping().is_err() => {
+                self.lost = true;
+                Err(StorageError::ConnectionLost { source })
+            }
+            Err(e @ StorageError::ConnectionLost { .. }) => {
+                self.lost = true;
+                Err(e)
+            }
+            other => other,
         }
-        result
     }
 }
 

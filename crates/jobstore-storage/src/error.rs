@@ -1,12 +1,14 @@
-//! The storage error type, and the one place where diesel's errors are mapped to it.
+//! The storage error type, its portable classification, and the one place where diesel's
+//! errors are mapped to it.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use jobstore_domain::{DomainError, JobStatus, StaleLease};
+use jobstore_domain::{DomainError, JobId, StaleLease, TenantId};
 
-use crate::Backend;
+use crate::{Backend, dialect};
 
 /// The kind of record an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Entity {
     /// A tenant.
     Tenant,
@@ -27,6 +29,24 @@ impl std::fmt::Display for Entity {
 }
 
 /// Why a storage operation failed. When an operation fails, it has written nothing.
+///
+/// Match on [`StorageError::kind`] to handle errors the same way on every backend, and use
+/// [`StorageError::is_transient`] to decide whether to retry.
+///
+/// ```
+/// use jobstore_storage::{ErrorKind, StorageError};
+///
+/// /// What an API server answers for a failed call.
+/// fn status_code(error: &StorageError) -> u16 {
+///     match error.kind() {
+///         ErrorKind::NotFound => 404,
+///         ErrorKind::AlreadyExists | ErrorKind::Conflict | ErrorKind::StaleLease => 409,
+///         ErrorKind::InvalidInput | ErrorKind::ForeignKey => 422,
+///         _ if error.is_transient() => 503,
+///         _ => 500,
+///     }
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
@@ -38,56 +58,61 @@ pub enum StorageError {
         /// Its id (`tenant/job` for jobs).
         id: String,
     },
-    /// A record with this id, or this unique value (such as an OAuth identity), already exists.
+    /// A record with this id, or this unique value (an OAuth identity, a job's unique key),
+    /// already exists.
     #[error("{entity} {id} already exists")]
     AlreadyExists {
-        /// What was being created.
+        /// What was being written.
         entity: Entity,
-        /// Its id, or what collided.
+        /// What collided: the record's id, or the unique value.
         id: String,
+        /// The database's refusal, when the database found it.
+        #[source]
+        source: Option<DieselError>,
     },
-    /// A reference to a record that does not exist, such as a job for an unknown tenant.
-    #[error("foreign key violation: {0}")]
-    ForeignKey(String),
-    /// The state machine has no edge from `from` to `to`; the job is unchanged.
-    #[error("invalid transition from {from} to {to}")]
-    InvalidTransition {
-        /// The job's status.
-        from: JobStatus,
-        /// The status asked for.
-        to: JobStatus,
+    /// A reference to a record that does not exist.
+    #[error("foreign key violation")]
+    ForeignKey {
+        /// The database's refusal.
+        #[source]
+        source: DieselError,
     },
-    /// A retry was asked for a job whose retries are used up.
-    #[error("retries exhausted: {retry_count} of {max_retries} used")]
-    RetriesExhausted {
-        /// Retries made.
-        retry_count: i32,
-        /// Retries allowed.
-        max_retries: i32,
-    },
-    /// A value breaks a rule; nothing was written.
-    #[error("invalid {field}: {reason}")]
-    Validation {
-        /// The field.
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
+    /// A rule of jobstore's domain refused the call (invalid input, an invalid transition,
+    /// retries used up, ...), as [`jobstore_domain`] said it; nothing was written.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
     /// Someone else changed the record first; read it again and decide anew.
-    #[error("conflict: {entity} {id} was changed concurrently")]
+    #[error("conflict: {entity}{} was changed concurrently", id.as_deref().map(|id| format!(" {id}")).unwrap_or_default())]
     Conflict {
         /// What changed.
         entity: Entity,
-        /// Its id.
-        id: String,
+        /// Which record, when one record was written (a batch does not say which of its rows).
+        id: Option<String>,
     },
     /// The lease presented is not the job's current, live lease; the job was not touched.
-    #[error("stale lease on job {job}: {reason}")]
+    #[error("stale lease on job {tenant}/{job}: {reason}")]
     StaleLease {
-        /// The job (`tenant/job`).
-        job: String,
+        /// The job's tenant.
+        tenant: TenantId,
+        /// The job.
+        job: JobId,
         /// Why the lease was refused.
         reason: StaleLease,
+    },
+    /// The database is busy (locked by another writer, a lock wait timed out, a deadlock):
+    /// the same call may succeed later.
+    #[error("the database is busy")]
+    Busy {
+        /// The database's error.
+        #[source]
+        source: DieselError,
+    },
+    /// The connection to the database was lost in the middle of the call.
+    #[error("the connection to the database was lost")]
+    ConnectionLost {
+        /// The driver's error.
+        #[source]
+        source: DieselError,
     },
     /// A database URL names a scheme jobstore does not know.
     #[error(
@@ -110,181 +135,216 @@ pub enum StorageError {
         reason: String,
     },
     /// The server could not be reached or refused the connection.
-    #[error("cannot connect to {backend}: {reason}")]
+    #[error("cannot connect to {backend}")]
     Connect {
         /// The backend.
         backend: Backend,
-        /// The driver's message.
-        reason: String,
+        /// The driver's error.
+        #[source]
+        source: diesel::ConnectionError,
+    },
+    /// A new connection's session could not be set up.
+    #[error("cannot set up a {backend} session")]
+    Session {
+        /// The backend.
+        backend: Backend,
+        /// The database's error.
+        #[source]
+        source: DieselError,
     },
     /// No pooled connection could be had in time (the server may be down).
-    #[error("connection pool: {0}")]
-    Pool(String),
+    #[error("no database connection could be had in time")]
+    Pool {
+        /// The pool's error (which carries the last connection error).
+        #[source]
+        source: r2d2::Error,
+    },
     /// A stored value jobstore cannot read (for example a status written by hand).
-    #[error("corrupt {entity} row {id}: {reason}")]
+    #[error("corrupt {entity} row {id}")]
     CorruptRow {
         /// The table's entity.
         entity: Entity,
         /// The row's id.
         id: String,
         /// What could not be read.
-        reason: String,
+        #[source]
+        source: DomainError,
     },
     /// Any other database error, with diesel's error kept as the source.
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[source] DieselError),
 }
 
-impl StorageError {
-    /// Whether retrying the same call later may succeed: conflicts, pool timeouts, lost
-    /// connections and serialization failures.
-    pub fn is_transient(&self) -> bool {
-        if self.is_connection_lost() {
-            return true;
-        }
-        match self {
-            StorageError::Conflict { .. }
-            | StorageError::Pool(_)
-            | StorageError::Connect { .. } => true,
-            StorageError::Database(DieselError::DatabaseError(kind, _)) => matches!(
-                kind,
-                DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection
-            ),
-            StorageError::Database(DieselError::BrokenTransactionManager) => true,
-            _ => false,
-        }
-    }
+/// What an error means, the same on every backend: match on this rather than on the variants
+/// when the cause does not matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The record does not exist (or is another tenant's, or soft-deleted).
+    NotFound,
+    /// The record, or a unique value, exists already.
+    AlreadyExists,
+    /// A reference to a record that does not exist.
+    ForeignKey,
+    /// Someone else changed the record first.
+    Conflict,
+    /// A worker's lease is not the job's current, live lease.
+    StaleLease,
+    /// The input breaks a rule: a bad value, an invalid transition, retries used up, a bad
+    /// URL or configuration.
+    InvalidInput,
+    /// The database is busy with other work for now.
+    Busy,
+    /// The database cannot be reached, or the connection was lost.
+    Unavailable,
+    /// A stored row cannot be read back.
+    Corrupt,
+    /// Anything else.
+    Other,
 }
 
 impl StorageError {
-    /// Whether the connection the call ran on is gone (the server closed it or went away).
-    pub(crate) fn is_connection_lost(&self) -> bool {
+    /// What the error means, portably.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            StorageError::Database(DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection,
-                _,
-            ))
-            | StorageError::Database(DieselError::BrokenTransactionManager) => true,
-            StorageError::Database(DieselError::DatabaseError(_, info)) => {
-                let message = info.message();
-                [
-                    "server closed the connection",
-                    "no connection to the server",
-                    "terminating connection",
-                    "gone away",
-                    "Lost connection",
-                    "Can't connect",
-                    "connection reset",
-                ]
-                .iter()
-                .any(|sign| message.contains(sign))
+            StorageError::NotFound { .. } | StorageError::Database(DieselError::NotFound) => {
+                ErrorKind::NotFound
             }
-            _ => false,
+            StorageError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            StorageError::ForeignKey { .. } => ErrorKind::ForeignKey,
+            StorageError::Conflict { .. } => ErrorKind::Conflict,
+            StorageError::StaleLease { .. } | StorageError::Domain(DomainError::StaleLease(_)) => {
+                ErrorKind::StaleLease
+            }
+            StorageError::Domain(_)
+            | StorageError::UnsupportedUrl { .. }
+            | StorageError::BackendDisabled { .. }
+            | StorageError::Config { .. } => ErrorKind::InvalidInput,
+            StorageError::Busy { .. } => ErrorKind::Busy,
+            StorageError::ConnectionLost { .. }
+            | StorageError::Connect { .. }
+            | StorageError::Session { .. }
+            | StorageError::Pool { .. } => ErrorKind::Unavailable,
+            StorageError::CorruptRow { .. } => ErrorKind::Corrupt,
+            StorageError::Database(DieselError::DatabaseError(kind, _)) => match kind {
+                DatabaseErrorKind::UniqueViolation => ErrorKind::AlreadyExists,
+                DatabaseErrorKind::ForeignKeyViolation => ErrorKind::ForeignKey,
+                DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
+                    ErrorKind::InvalidInput
+                }
+                _ => ErrorKind::Other,
+            },
+            StorageError::Database(_) => ErrorKind::Other,
+        }
+    }
+
+    /// Whether retrying the same call later may succeed: conflicts, a busy database, and a
+    /// database that is unavailable for now.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Conflict | ErrorKind::Busy | ErrorKind::Unavailable
+        )
+    }
+
+    /// A stale lease on `tenant`'s `job`, or `error` itself when it is another refusal.
+    pub(crate) fn on_lease(error: DomainError, tenant: &TenantId, job: &JobId) -> StorageError {
+        match error {
+            DomainError::StaleLease(reason) => StorageError::StaleLease {
+                tenant: tenant.clone(),
+                job: job.clone(),
+                reason,
+            },
+            other => StorageError::Domain(other),
+        }
+    }
+
+    /// Names what a unique index refused, when the caller knows what it wrote.
+    pub(crate) fn already_exists(self, entity: Entity, id: impl std::fmt::Display) -> Self {
+        match self {
+            StorageError::Database(
+                source @ DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _),
+            ) => StorageError::AlreadyExists {
+                entity,
+                id: id.to_string(),
+                source: Some(source),
+            },
+            other => other,
         }
     }
 }
 
 impl From<DieselError> for StorageError {
-    /// The one mapping of diesel's errors. Callers that know which record was involved refine
-    /// `NotFound` and `AlreadyExists` (see `refine`).
+    /// The one mapping of diesel's errors. It adds no context it does not know: a unique
+    /// violation stays a [`StorageError::Database`] (of kind [`ErrorKind::AlreadyExists`])
+    /// until the caller names the record (see `already_exists`).
     fn from(error: DieselError) -> Self {
         match error {
-            DieselError::NotFound => StorageError::NotFound {
-                entity: Entity::Job,
-                id: String::new(),
-            },
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                StorageError::AlreadyExists {
-                    entity: Entity::Job,
-                    id: info.message().to_owned(),
-                }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                StorageError::ForeignKey { source: error }
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
-                StorageError::ForeignKey(info.message().to_owned())
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            | DieselError::BrokenTransactionManager => {
+                StorageError::ConnectionLost { source: error }
             }
-            DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
-                StorageError::Validation {
-                    field: info.constraint_name().unwrap_or("row").to_owned(),
-                    reason: info.message().to_owned(),
-                }
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                StorageError::Busy { source: error }
             }
-            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if is_sqlite_busy(info.message()) =>
-            {
-                StorageError::Conflict {
-                    entity: Entity::Job,
-                    id: info.message().to_owned(),
-                }
+            DieselError::DatabaseError(_, ref info) if dialect::is_busy(info.message()) => {
+                StorageError::Busy { source: error }
             }
             other => StorageError::Database(other),
         }
     }
 }
 
-fn is_sqlite_busy(message: &str) -> bool {
-    message.contains("database is locked") || message.contains("database table is locked")
-}
-
 impl From<r2d2::Error> for StorageError {
-    fn from(error: r2d2::Error) -> Self {
-        StorageError::Pool(error.to_string())
+    fn from(source: r2d2::Error) -> Self {
+        StorageError::Pool { source }
     }
 }
 
-impl From<DomainError> for StorageError {
-    fn from(error: DomainError) -> Self {
-        match error {
-            DomainError::Validation { field, reason } => StorageError::Validation {
-                field: field.to_owned(),
-                reason,
-            },
-            DomainError::UnknownStatus(text) => StorageError::Validation {
-                field: "status".to_owned(),
-                reason: format!("unknown job status {text:?}"),
-            },
-            DomainError::InvalidTransition { from, to } => {
-                StorageError::InvalidTransition { from, to }
-            }
-            DomainError::RetriesExhausted {
-                retry_count,
-                max_retries,
-            } => StorageError::RetriesExhausted {
-                retry_count,
-                max_retries,
-            },
-            DomainError::StaleLease(reason) => StorageError::StaleLease {
-                job: String::new(),
-                reason,
-            },
-            other => StorageError::Validation {
-                field: "value".to_owned(),
-                reason: other.to_string(),
-            },
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl StorageError {
-    /// Names the record a generic error is about (diesel cannot know it).
-    pub(crate) fn about(self, entity: Entity, id: impl std::fmt::Display) -> Self {
-        match self {
-            StorageError::NotFound { .. } => StorageError::NotFound {
-                entity,
-                id: id.to_string(),
-            },
-            StorageError::AlreadyExists { .. } => StorageError::AlreadyExists {
-                entity,
-                id: id.to_string(),
-            },
-            StorageError::Conflict { .. } => StorageError::Conflict {
-                entity,
-                id: id.to_string(),
-            },
-            StorageError::StaleLease { reason, .. } => StorageError::StaleLease {
-                job: id.to_string(),
-                reason,
-            },
-            other => other,
-        }
+    #[test]
+    fn every_domain_error_is_carried_through() {
+        let refusal = DomainError::InvalidTransition {
+            from: jobstore_domain::JobStatus::Completed,
+            to: jobstore_domain::JobStatus::Pending,
+        };
+        let error = StorageError::from(refusal.clone());
+        assert!(matches!(&error, StorageError::Domain(e) if *e == refusal));
+        assert_eq!(error.kind(), ErrorKind::InvalidInput);
+        assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn unique_violations_are_named_only_by_callers() {
+        let unique = || {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                Box::new("duplicate key".to_owned()),
+            )
+        };
+        let bare = StorageError::from(unique());
+        assert!(matches!(bare, StorageError::Database(_)));
+        assert_eq!(bare.kind(), ErrorKind::AlreadyExists);
+        let named = StorageError::from(unique()).already_exists(Entity::Tenant, "t1");
+        assert!(
+            matches!(named, StorageError::AlreadyExists { entity: Entity::Tenant, ref id, source: Some(_) } if id == "t1")
+        );
+    }
+
+    #[test]
+    fn a_locked_database_is_busy_and_transient() {
+        let locked = StorageError::from(DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("database is locked".to_owned()),
+        ));
+        assert_eq!(locked.kind(), ErrorKind::Busy);
+        assert!(locked.is_transient());
+        assert!(std::error::Error::source(&locked).is_some());
     }
 }

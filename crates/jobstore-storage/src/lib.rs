@@ -4,9 +4,15 @@
 //! - [`Store`] is a connection pool and a clock. It implements [`TenantRepository`],
 //!   [`JobRepository`] and [`WorkerRepository`]; so does [`Tx`], the handle of
 //!   [`Store::transaction`], for calls that must commit together.
-//! - Every state change goes through [`jobstore_domain::Job::apply`] and writes its audit record
-//!   in the same transaction, guarded by the state it was read in: a concurrent change is a
-//!   [`StorageError::Conflict`], never a silent overwrite.
+//! - The domain decides, storage stores: every change of a job is a
+//!   [`jobstore_domain::JobUpdate`] computed by the domain, stored by one writer with its audit
+//!   records in the same transaction, guarded by the version it was read at: a concurrent
+//!   change is a [`StorageError::Conflict`], never a silent overwrite.
+//! - Errors keep their sources and classify portably ([`StorageError::kind`],
+//!   [`StorageError::is_transient`]); the domain's refusals come through as
+//!   [`StorageError::Domain`].
+//! - Every repository call opens a `tracing` span (target `jobstore`) and every statement is an
+//!   event (target `jobstore::sql`), both at DEBUG; the library installs no subscriber.
 //! - Backends are chosen by URL (`postgres://`, `mysql://`, `sqlite://`, a path, `:memory:`),
 //!   each behind its Cargo feature (`sqlite` is the default). The `mock` feature adds mockall
 //!   mocks of the traits (`MockTenantRepository`, `MockJobRepository`, `MockWorkerRepository`).
@@ -33,6 +39,7 @@
 mod clock;
 mod config;
 mod connection;
+mod dialect;
 mod error;
 mod jobs;
 mod repository;
@@ -41,12 +48,14 @@ mod schema;
 mod stamp;
 mod store;
 mod tenants;
-mod worker;
+mod trace;
+mod workers;
+mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Backend, DEFAULT_SQLITE_PATH, StoreConfig};
 pub use connection::DbConnection;
-pub use error::{Entity, StorageError};
+pub use error::{Entity, ErrorKind, StorageError};
 pub use repository::{
     ClaimRequest, Enqueued, JobRepository, Reaped, TenantRepository, WorkerRepository,
 };

@@ -58,10 +58,10 @@ impl TryFrom<TenantRow> for Tenant {
     type Error = StorageError;
 
     fn try_from(row: TenantRow) -> Result<Self, StorageError> {
-        let corrupt = |reason: String| StorageError::CorruptRow {
+        let corrupt = |source| StorageError::CorruptRow {
             entity: Entity::Tenant,
             id: row.tenant_id.clone(),
-            reason,
+            source,
         };
         let oauth = match (&row.oauth_provider, &row.oauth_user_id) {
             (Some(provider), Some(user_id)) => Some(OAuthIdentity {
@@ -71,7 +71,7 @@ impl TryFrom<TenantRow> for Tenant {
             _ => None,
         };
         Ok(Tenant {
-            id: TenantId::new(row.tenant_id.as_str()).map_err(|e| corrupt(e.to_string()))?,
+            id: TenantId::new(row.tenant_id.as_str()).map_err(corrupt)?,
             name: row.name,
             user_email: row.user_email,
             oauth,
@@ -82,9 +82,10 @@ impl TryFrom<TenantRow> for Tenant {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+/// A job as stored; written whole only when inserted (updates store `writer`'s changes).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = jobs, primary_key(tenant_id, job_id))]
-#[diesel(treat_none_as_default_value = false, treat_none_as_null = true)]
+#[diesel(treat_none_as_default_value = false)]
 pub(crate) struct JobRow {
     pub(crate) tenant_id: String,
     pub(crate) job_id: String,
@@ -107,13 +108,10 @@ pub(crate) struct JobRow {
     pub(crate) unique_key: Option<String>,
     pub(crate) assigned_agent: Option<String>,
     pub(crate) lease_id: Option<String>,
-    /// Written only when a change sets it: heartbeats move it concurrently (see `jobs::guarded_update`).
-    #[diesel(skip_update)]
     pub(crate) lease_deadline: Option<Stamp>,
     pub(crate) batch_job_name: Option<String>,
     pub(crate) error_message: Option<String>,
     pub(crate) version: i64,
-    #[diesel(skip_update)]
     pub(crate) created_at: Stamp,
     pub(crate) updated_at: Stamp,
     pub(crate) scheduled_at: Option<Stamp>,
@@ -168,7 +166,7 @@ impl TryFrom<JobRow> for Job {
         let corrupt = |e: jobstore_domain::DomainError| StorageError::CorruptRow {
             entity: Entity::Job,
             id: id.clone(),
-            reason: e.to_string(),
+            source: e,
         };
         Ok(Job {
             tenant_id: TenantId::new(row.tenant_id).map_err(corrupt)?,
@@ -256,7 +254,7 @@ impl TryFrom<TransitionRow> for JobStateTransition {
         let corrupt = |e: jobstore_domain::DomainError| StorageError::CorruptRow {
             entity: Entity::Transition,
             id: id.clone(),
-            reason: e.to_string(),
+            source: e,
         };
         Ok(JobStateTransition {
             tenant_id: TenantId::new(row.tenant_id).map_err(corrupt)?,

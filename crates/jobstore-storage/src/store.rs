@@ -2,13 +2,13 @@
 
 use std::{cell::RefCell, collections::HashMap, sync::Arc};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::Connection;
 use jobstore_domain::{Job, RetryPolicy};
 
 use crate::{
     Backend, Clock, DbConnection, StorageError, StoreConfig, SystemClock,
-    connection::ConnectionManager,
+    connection::ConnectionManager, dialect::write_transaction, trace::Call,
 };
 
 /// jobstore's storage: every repository trait is implemented by [`Store`] (each call is its own
@@ -126,14 +126,14 @@ impl Store {
         self.backend
     }
 
-    /// The store clock's current time.
+    /// The store clock's current time, to the microsecond (what every backend stores).
     pub fn now(&self) -> DateTime<Utc> {
-        self.settings.clock.now()
+        self.settings.now()
     }
 
     /// The health check: takes a connection and runs a trivial query.
     pub fn ping(&self) -> Result<(), StorageError> {
-        self.pool.get()?.run(DbConnection::ping)
+        Call::new("ping").traced(self.backend, || self.pool.get()?.run(DbConnection::ping))
     }
 
     /// Runs `f` in one database transaction: the repository calls it makes on the [`Tx`] are
@@ -155,14 +155,15 @@ impl Store {
         &self,
         f: impl FnOnce(&Tx<'_>) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        let mut pooled = self.pool.get()?;
-        pooled.run(|conn| {
-            write_transaction(conn, |conn| {
-                let tx = Tx {
-                    conn: RefCell::new(conn),
-                    settings: &self.settings,
-                };
-                f(&tx)
+        Call::new("transaction").traced(self.backend, || {
+            self.pool.get()?.run(|conn| {
+                write_transaction(conn, |conn| {
+                    let tx = Tx {
+                        conn: RefCell::new(conn),
+                        settings: &self.settings,
+                    };
+                    f(&tx)
+                })
             })
         })
     }
@@ -195,6 +196,12 @@ pub(crate) mod session {
     }
 
     impl Settings {
+        /// The clock's time, to the microsecond: a custom clock's nanoseconds would make a
+        /// returned job differ from the same job read back.
+        pub(crate) fn now(&self) -> DateTime<Utc> {
+            self.clock.now().trunc_subsecs(6)
+        }
+
         /// The backoff for a job's next retry: its own policy, else its queue's, else the default.
         pub(crate) fn retry_policy(&self, job: &Job) -> RetryPolicy {
             job.retry_policy
@@ -204,17 +211,20 @@ pub(crate) mod session {
     }
 
     /// How a repository call gets its connection: the store checks one out per call, a
-    /// transaction lends its own. Implemented by [`Store`] and [`Tx`] only.
+    /// transaction lends its own. Each call runs in a span of its own (see `trace`).
+    /// Implemented by [`Store`] and [`Tx`] only.
     pub trait Session {
         /// Runs a read.
         fn read<T>(
             &self,
+            call: Call<'_>,
             f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
         ) -> Result<T, StorageError>;
 
         /// Runs a change atomically.
         fn write<T>(
             &self,
+            call: Call<'_>,
             f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
         ) -> Result<T, StorageError>;
     }
@@ -225,70 +235,45 @@ pub(crate) use session::{Session, Settings};
 impl Session for Store {
     fn read<T>(
         &self,
+        call: Call<'_>,
         f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        self.pool.get()?.run(|conn| f(conn, &self.settings))
+        call.traced(self.backend, || {
+            self.pool.get()?.run(|conn| f(conn, &self.settings))
+        })
     }
 
     fn write<T>(
         &self,
+        call: Call<'_>,
         f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        self.pool
-            .get()?
-            .run(|conn| write_transaction(conn, |conn| f(conn, &self.settings)))
+        call.traced(self.backend, || {
+            self.pool
+                .get()?
+                .run(|conn| write_transaction(conn, |conn| f(conn, &self.settings)))
+        })
     }
 }
 
 impl Session for Tx<'_> {
     fn read<T>(
         &self,
+        call: Call<'_>,
         f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        f(&mut self.conn.borrow_mut(), self.settings)
+        let mut conn = self.conn.borrow_mut();
+        call.traced(conn.backend(), || f(&mut conn, self.settings))
     }
 
     fn write<T>(
         &self,
+        call: Call<'_>,
         f: impl FnOnce(&mut DbConnection, &Settings) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
-        self.conn
-            .borrow_mut()
-            .transaction(|conn| f(conn, self.settings))
-    }
-}
-
-/// Runs `f` in a new top-level transaction. SQLite's starts with `BEGIN IMMEDIATE`, taking the
-/// write lock first, so two writers never deadlock upgrading a read lock.
-fn write_transaction<T>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
-) -> Result<T, StorageError> {
-    match conn {
-        #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(inner) => {
-            use diesel::connection::{AnsiTransactionManager, TransactionManager};
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-            match f(conn) {
-                Ok(value) => {
-                    if let Err(e) =
-                        <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
-                    {
-                        let _ =
-                            <DbConnection as Connection>::TransactionManager::rollback_transaction(
-                                conn,
-                            );
-                        return Err(e.into());
-                    }
-                    Ok(value)
-                }
-                Err(e) => {
-                    <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
-                    Err(e)
-                }
-            }
-        }
-        #[allow(unreachable_patterns)]
-        _ => conn.transaction(f),
+        let mut conn = self.conn.borrow_mut();
+        call.traced(conn.backend(), || {
+            conn.transaction(|conn| f(conn, self.settings))
+        })
     }
 }

@@ -1,30 +1,36 @@
-//! Tenant storage: the queries behind [`TenantRepository`].
+//! Tenant storage: the queries behind [`TenantRepository`], and the writes of the `tenants`
+//! table (a tenant's soft delete hides its jobs through the job writer).
 
 use diesel::prelude::*;
-use jobstore_domain::{NewTenant, Page, PageRequest, Tenant, TenantId, TenantUpdate};
+use jobstore_domain::{Job, NewTenant, Page, PageRequest, Tenant, TenantId, TenantUpdate};
 
 use crate::{
-    DbConnection, Entity, StorageError, TenantRepository,
-    rows::{TenantRow, stored},
+    DbConnection, Entity, StorageError, TenantRepository, dialect,
+    rows::{JobRow, TenantRow, stored},
     schema::{jobs, tenants},
     store::Session,
+    trace::{self, Call},
+    writer::{self, Guard},
 };
 
 impl<S: Session> TenantRepository for S {
     fn create_tenant(&self, new: NewTenant) -> Result<Tenant, StorageError> {
-        self.write(|conn, settings| {
-            let tenant = new.into_tenant(settings.clock.now())?;
+        self.write(Call::new("create_tenant"), |conn, settings| {
+            let tenant = new.into_tenant(settings.now())?;
             ensure_oauth_free(conn, &tenant)?;
-            diesel::insert_into(tenants::table)
+            let inserted = diesel::insert_into(tenants::table)
                 .values(TenantRow::from(&tenant))
                 .execute(conn)
-                .map_err(|e| StorageError::from(e).about(Entity::Tenant, &tenant.id))?;
+                .map_err(|e| StorageError::from(e).already_exists(Entity::Tenant, &tenant.id))?;
+            trace::wrote(inserted);
             Ok(tenant)
         })
     }
 
     fn get_tenant(&self, id: &TenantId) -> Result<Tenant, StorageError> {
-        self.read(|conn, _| live_tenant(conn, id))
+        self.read(Call::new("get_tenant").tenant(id), |conn, _| {
+            live_tenant(conn, id)
+        })
     }
 
     fn find_tenant_by_oauth(
@@ -32,11 +38,13 @@ impl<S: Session> TenantRepository for S {
         provider: &str,
         user_id: &str,
     ) -> Result<Option<Tenant>, StorageError> {
-        // No stored identity has surrounding whitespace; MySQL would ignore trailing spaces.
-        if provider.trim() != provider || user_id.trim() != user_id {
+        // No stored identity has surrounding whitespace (MySQL would ignore trailing spaces)
+        // or a NUL (PostgreSQL refuses one in text): such a lookup finds nothing, everywhere.
+        let storable = |s: &str| s.trim() == s && !s.contains('\0');
+        if !(storable(provider) && storable(user_id)) {
             return Ok(None);
         }
-        self.read(|conn, _| {
+        self.read(Call::new("find_tenant_by_oauth"), |conn, _| {
             tenants::table
                 .filter(tenants::oauth_provider.eq(provider))
                 .filter(tenants::oauth_user_id.eq(user_id))
@@ -52,7 +60,7 @@ impl<S: Session> TenantRepository for S {
     fn list_tenants(&self, page: &PageRequest) -> Result<Page<Tenant>, StorageError> {
         page.validate()?;
         let after = page.after.as_ref().map(|c| c.tenant()).transpose()?;
-        self.read(|conn, _| {
+        self.read(Call::new("list_tenants"), |conn, _| {
             let mut query = tenants::table
                 .filter(tenants::deleted_at.is_null())
                 .order(tenants::tenant_id)
@@ -76,63 +84,47 @@ impl<S: Session> TenantRepository for S {
     }
 
     fn update_tenant(&self, id: &TenantId, update: TenantUpdate) -> Result<Tenant, StorageError> {
-        self.write(|conn, settings| {
+        self.write(Call::new("update_tenant").tenant(id), |conn, settings| {
             let before = live_tenant(conn, id)?;
-            let after = before.updated(update, settings.clock.now())?;
+            let after = before.updated(update, settings.now())?;
             if after.oauth != before.oauth {
                 ensure_oauth_free(conn, &after)?;
             }
-            // Guarded by the time it was read at: a concurrent update or soft delete wins, and
-            // this one is a conflict rather than a silent overwrite of its fields.
-            let changed = diesel::update(
-                tenants::table
-                    .find(id.as_str())
-                    .filter(tenants::deleted_at.is_null())
-                    .filter(tenants::updated_at.eq(stored(before.updated_at))),
-            )
-            .set(TenantRow::from(&after))
-            .execute(conn)
-            .map_err(|e| StorageError::from(e).about(Entity::Tenant, id))?;
-            if changed == 0 {
-                return Err(StorageError::Conflict {
-                    entity: Entity::Tenant,
-                    id: id.to_string(),
-                });
-            }
+            store_tenant(conn, &before, &after)?;
             Ok(after)
         })
     }
 
     fn soft_delete_tenant(&self, id: &TenantId) -> Result<(), StorageError> {
-        self.write(|conn, settings| {
-            let now = stored(settings.clock.now());
-            let changed = diesel::update(
-                tenants::table
-                    .find(id.as_str())
-                    .filter(tenants::deleted_at.is_null()),
-            )
-            .set((tenants::deleted_at.eq(now), tenants::updated_at.eq(now)))
-            .execute(conn)?;
-            found(changed, id)?;
-            // Its jobs go with it, so that no read or claim finds them.
-            diesel::update(
-                jobs::table
+        self.write(
+            Call::new("soft_delete_tenant").tenant(id),
+            |conn, settings| {
+                let now = settings.now();
+                let before = live_tenant(conn, id)?;
+                store_tenant(conn, &before, &before.soft_deleted(now))?;
+                // Its jobs go with it, so that no read or claim finds them: each one hidden as the
+                // domain says, with its audit record.
+                let live_jobs: Vec<Job> = jobs::table
                     .filter(jobs::tenant_id.eq(id.as_str()))
-                    .filter(jobs::deleted_at.is_null()),
-            )
-            .set((
-                jobs::deleted_at.eq(now),
-                jobs::updated_at.eq(now),
-                jobs::version.eq(jobs::version + 1),
-            ))
-            .execute(conn)?;
-            Ok(())
-        })
+                    .filter(jobs::deleted_at.is_null())
+                    .select(JobRow::as_select())
+                    .load(conn)?
+                    .into_iter()
+                    .map(Job::try_from)
+                    .collect::<Result<_, _>>()?;
+                let hidden: Vec<_> = live_jobs
+                    .iter()
+                    .map(|job| job.hide_with_tenant(now))
+                    .collect();
+                writer::store(conn, &hidden, Guard::Version)
+            },
+        )
     }
 
     fn purge_tenant(&self, id: &TenantId) -> Result<(), StorageError> {
-        self.write(|conn, _| {
+        self.write(Call::new("purge_tenant").tenant(id), |conn, _| {
             let deleted = diesel::delete(tenants::table.find(id.as_str())).execute(conn)?;
+            trace::wrote(deleted);
             found(deleted, id)
         })
     }
@@ -145,8 +137,45 @@ pub(crate) fn live_tenant(conn: &mut DbConnection, id: &TenantId) -> Result<Tena
         .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .first(conn)
-        .map_err(|e| StorageError::from(e).about(Entity::Tenant, id))?
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound {
+            entity: Entity::Tenant,
+            id: id.to_string(),
+        })?
         .try_into()
+}
+
+/// Writes `after` over the tenant if it is still as `before` was read (live, same update
+/// time): a concurrent update or soft delete wins, and this one is a conflict rather than a
+/// silent overwrite of its fields.
+fn store_tenant(
+    conn: &mut DbConnection,
+    before: &Tenant,
+    after: &Tenant,
+) -> Result<(), StorageError> {
+    let changed = diesel::update(
+        tenants::table
+            .find(before.id.as_str())
+            .filter(tenants::deleted_at.is_null())
+            .filter(tenants::updated_at.eq(stored(before.updated_at))),
+    )
+    .set(TenantRow::from(after))
+    .execute(conn)
+    .map_err(|e| {
+        let collided = after.oauth.as_ref().map_or_else(
+            || after.id.to_string(),
+            |o| format!("with OAuth identity {}/{}", o.provider, o.user_id),
+        );
+        StorageError::from(e).already_exists(Entity::Tenant, collided)
+    })?;
+    trace::wrote(changed);
+    if changed == 0 {
+        return Err(StorageError::Conflict {
+            entity: Entity::Tenant,
+            id: Some(before.id.to_string()),
+        });
+    }
+    Ok(())
 }
 
 /// Checks that the tenants exist and are not soft-deleted (jobs may only be created for those).
@@ -157,21 +186,8 @@ pub(crate) fn ensure_live_tenants<'a>(
     let mut wanted: Vec<&str> = ids.into_iter().map(TenantId::as_str).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let live = tenants::table
-        .filter(tenants::tenant_id.eq_any(&wanted))
-        .filter(tenants::deleted_at.is_null())
-        .select(tenants::tenant_id);
-    // Locked until the jobs are written, so that a concurrent soft delete of the tenant (which
-    // also hides its jobs) waits, and is not overtaken by a job it would miss. MariaDB has no
-    // FOR SHARE; SQLite's writers are serialised already.
-    let live: Vec<String> = match conn {
-        #[cfg(feature = "postgres")]
-        DbConnection::Postgres(c) => live.for_share().load(c)?,
-        #[cfg(feature = "mysql")]
-        DbConnection::Mysql(c) => live.for_update().load(c)?,
-        #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(c) => live.load(c)?,
-    };
+    // Locked until the jobs are written (see `dialect::lock_live_tenants`).
+    let live = dialect::lock_live_tenants(conn, &wanted)?;
     match wanted.into_iter().find(|id| !live.iter().any(|l| l == id)) {
         Some(missing) => Err(StorageError::NotFound {
             entity: Entity::Tenant,
@@ -197,6 +213,7 @@ fn ensure_oauth_free(conn: &mut DbConnection, tenant: &Tenant) -> Result<(), Sto
         Some(_) => Err(StorageError::AlreadyExists {
             entity: Entity::Tenant,
             id: format!("with OAuth identity {}/{}", oauth.provider, oauth.user_id),
+            source: None,
         }),
         None => Ok(()),
     }

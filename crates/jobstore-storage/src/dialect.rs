@@ -1,0 +1,257 @@
+//! Every statement whose SQL differs per backend, one function each, with its `match` on the
+//! connection. Everything else in this crate is portable Diesel.
+//!
+//! What differs, and why:
+//! - opening a connection and its session settings (UTC everywhere; READ COMMITTED on MySQL so
+//!   claims take no gap locks; foreign keys, WAL and a busy timeout on SQLite);
+//! - write transactions: SQLite's start with `BEGIN IMMEDIATE`, taking the write lock first, so
+//!   two writers never deadlock upgrading a read lock;
+//! - row locks: claims and the reaper lock with `SKIP LOCKED` (`FOR NO KEY UPDATE` on
+//!   PostgreSQL, so that audit rows' foreign-key checks need not wait; `FOR UPDATE` on MySQL);
+//!   an enqueue locks its tenant against a concurrent soft delete (`FOR SHARE` on PostgreSQL,
+//!   `FOR UPDATE` on MariaDB, which has no `FOR SHARE`); SQLite's writers are serialised already;
+//! - multi-row inserts, which diesel builds per backend;
+//! - the one error diesel does not classify that we must: a busy database.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::{Connection, QueryResult, RunQueryDsl, connection::SimpleConnection, prelude::*};
+use jobstore_domain::JobStatus;
+
+use crate::{
+    Backend, DbConnection, StorageError,
+    rows::{JobRow, TransitionRow, stored},
+    schema::{job_state_transitions, jobs, tenants},
+};
+
+/// Runs `$body` with `$inner` bound to the backend's own connection.
+macro_rules! with_inner {
+    ($conn:expr, |$inner:ident| $body:expr) => {
+        match $conn {
+            #[cfg(feature = "postgres")]
+            DbConnection::Postgres($inner) => $body,
+            #[cfg(feature = "mysql")]
+            DbConnection::Mysql($inner) => $body,
+            #[cfg(feature = "sqlite")]
+            DbConnection::Sqlite($inner) => $body,
+        }
+    };
+}
+
+/// Which backend a connection talks to.
+pub(crate) fn backend_of(conn: &DbConnection) -> Backend {
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(_) => Backend::Postgres,
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(_) => Backend::Mysql,
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(_) => Backend::Sqlite,
+    }
+}
+
+/// Opens a connection of `backend` (built in) to `url`, without setting its session up.
+pub(crate) fn establish(backend: Backend, url: &str) -> Result<DbConnection, StorageError> {
+    let refused = |source| StorageError::Connect { backend, source };
+    Ok(match backend {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            DbConnection::Postgres(diesel::PgConnection::establish(url).map_err(refused)?)
+        }
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => {
+            let url = url
+                .strip_prefix("mariadb://")
+                .map_or_else(|| url.to_owned(), |rest| format!("mysql://{rest}"));
+            DbConnection::Mysql(diesel::MysqlConnection::establish(&url).map_err(refused)?)
+        }
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => {
+            // `file:` URIs go to SQLite as they are; `sqlite://path` means the path.
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            DbConnection::Sqlite(diesel::SqliteConnection::establish(path).map_err(refused)?)
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Err(StorageError::BackendDisabled { backend }),
+    })
+}
+
+/// Session settings every connection of a backend gets, so all behave alike.
+#[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+pub(crate) fn set_up_session(conn: &mut DbConnection, busy_timeout: Duration) -> QueryResult<()> {
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(conn) => conn.batch_execute("SET TIME ZONE 'UTC'"),
+        // READ COMMITTED: claims take no gap locks, so they never block enqueues.
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(conn) => conn.batch_execute(
+            "SET time_zone = '+00:00'; \
+             SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        ),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(conn) => {
+            conn.batch_execute(&format!(
+                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                busy_timeout.as_millis().min(i32::MAX as u128)
+            ))?;
+            // WAL lets readers go on while one writer commits; an in-memory database has no WAL.
+            diesel::sql_query("PRAGMA journal_mode = WAL").execute(conn)?;
+            conn.batch_execute("PRAGMA synchronous = NORMAL")
+        }
+    }
+}
+
+/// Runs `f` in a new top-level write transaction: committed when it returns `Ok`, rolled back
+/// when it returns `Err`.
+pub(crate) fn write_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(inner) => {
+            use diesel::connection::{AnsiTransactionManager, TransactionManager};
+            type Manager = <DbConnection as Connection>::TransactionManager;
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(value) => match Manager::commit_transaction(conn) {
+                    Ok(()) => Ok(value),
+                    Err(e) => {
+                        // The commit's error is the one to report; the rollback only tidies up.
+                        let _ = Manager::rollback_transaction(conn);
+                        Err(e.into())
+                    }
+                },
+                Err(e) => {
+                    Manager::rollback_transaction(conn)?;
+                    Err(e)
+                }
+            }
+        }
+        #[allow(unreachable_patterns)]
+        _ => conn.transaction(f),
+    }
+}
+
+/// Reads and locks up to `limit` claimable jobs of `queue` at `now`, in claim order (highest
+/// priority, oldest not-before, then tenant and id), skipping rows other claimers hold.
+pub(crate) fn lock_claimable(
+    conn: &mut DbConnection,
+    queue: &str,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> QueryResult<Vec<JobRow>> {
+    let claimable = jobs::table
+        .filter(jobs::status.eq(JobStatus::Pending.as_str()))
+        .filter(jobs::queue.eq(queue))
+        .filter(jobs::not_before.le(stored(now)))
+        .filter(jobs::deleted_at.is_null())
+        .order((
+            jobs::priority.desc(),
+            jobs::not_before.asc(),
+            jobs::tenant_id.asc(),
+            jobs::job_id.asc(),
+        ))
+        .limit(i64::from(limit));
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => claimable
+            .select(JobRow::as_select())
+            .for_no_key_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => claimable
+            .select(JobRow::as_select())
+            .for_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => claimable.select(JobRow::as_select()).load(c),
+    }
+}
+
+/// Reads and locks up to `limit` leased jobs whose deadline passed by `now` (the reaper's
+/// candidates; the domain decides each), skipping rows others hold.
+pub(crate) fn lock_expired(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> QueryResult<Vec<JobRow>> {
+    let expired = jobs::table
+        .filter(jobs::status.eq_any(JobStatus::LEASED.map(JobStatus::as_str)))
+        .filter(jobs::lease_deadline.le(stored(now)))
+        .order((
+            jobs::lease_deadline.asc(),
+            jobs::tenant_id.asc(),
+            jobs::job_id.asc(),
+        ))
+        .limit(i64::from(limit));
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => expired
+            .select(JobRow::as_select())
+            .for_no_key_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => expired
+            .select(JobRow::as_select())
+            .for_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => expired.select(JobRow::as_select()).load(c),
+    }
+}
+
+/// Reads which of `ids` are live tenants, locking them until the transaction ends, so that a
+/// concurrent soft delete of a tenant (which also hides its jobs) waits for the jobs being
+/// written and is not overtaken by one it would miss.
+pub(crate) fn lock_live_tenants(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<Vec<String>> {
+    let live = tenants::table
+        .filter(tenants::tenant_id.eq_any(ids))
+        .filter(tenants::deleted_at.is_null())
+        .select(tenants::tenant_id);
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => live.for_share().load(c),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => live.for_update().load(c),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => live.load(c),
+    }
+}
+
+/// Inserts job rows in one statement.
+pub(crate) fn insert_jobs(conn: &mut DbConnection, rows: &[JobRow]) -> QueryResult<usize> {
+    with_inner!(conn, |c| diesel::insert_into(jobs::table)
+        .values(rows)
+        .execute(c))
+}
+
+/// Inserts audit rows in one statement.
+pub(crate) fn insert_transitions(
+    conn: &mut DbConnection,
+    rows: &[TransitionRow],
+) -> QueryResult<usize> {
+    with_inner!(conn, |c| diesel::insert_into(job_state_transitions::table)
+        .values(rows)
+        .execute(c))
+}
+
+/// Whether a database error that diesel leaves unclassified means "busy, try again": SQLite's
+/// `SQLITE_BUSY`/`SQLITE_LOCKED` (diesel keeps only their text, which SQLite fixes), and
+/// MySQL's lock wait timeout (1205) and PostgreSQL's deadlock and lock timeout, by their
+/// standard messages.
+pub(crate) fn is_busy(message: &str) -> bool {
+    const BUSY: [&str; 5] = [
+        "database is locked",
+        "database table is locked",
+        "Lock wait timeout exceeded",
+        "deadlock detected",
+        "canceling statement due to lock timeout",
+    ];
+    BUSY.iter().any(|sign| message.contains(sign))
+}

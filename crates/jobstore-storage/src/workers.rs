@@ -1,0 +1,230 @@
+//! Worker storage: claims under a lease, heartbeats, lease-checked reports and the reaper.
+//!
+//! Claims and the reaper lock their rows with `SKIP LOCKED` where the backend has it (see
+//! `dialect`), so claimers and reapers never wait on each other. What each job becomes is the
+//! domain's decision ([`Job::claim`], [`Job::report`], [`Job::fail`], [`Job::reap`]); the writer
+//! stores it.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use jobstore_domain::{
+    Change, Job, JobStatus, JobUpdate, Lease, LeaseGrant, check_lease_length, check_limit,
+    extended_deadline, validate_agent, validate_queue,
+};
+
+use crate::{
+    ClaimRequest, DbConnection, Entity, Reaped, StorageError, WorkerRepository, dialect,
+    jobs::not_found,
+    rows::{JobRow, stored},
+    schema::jobs,
+    store::{Session, Settings},
+    trace::{self, Call},
+    writer::{self, Guard, named},
+};
+
+impl<S: Session> WorkerRepository for S {
+    fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>, StorageError> {
+        validate_queue(&request.queue)?;
+        validate_agent(&request.agent)?;
+        check_limit(request.limit)?;
+        check_lease_length("lease_for", request.lease_for)?;
+        self.write(Call::new("claim"), |conn, settings| {
+            let now = settings.now();
+            let candidates = rows_to_jobs(dialect::lock_claimable(
+                conn,
+                &request.queue,
+                now,
+                request.limit,
+            )?)?;
+            if candidates.is_empty() {
+                return Ok(Vec::new());
+            }
+            // One lease id for the batch: every job is still reported on by its own id.
+            let lease = LeaseGrant::new(request.agent.as_str(), now, request.lease_for);
+            let updates = candidates
+                .iter()
+                .map(|job| job.claim(&lease, request.start, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            // The rows are locked (or, on SQLite, this is the only writer), so the version
+            // guard holds; it is kept all the same, as on every write.
+            writer::store(conn, &updates, Guard::Version)?;
+            Ok(updates.into_iter().map(|update| update.job).collect())
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        lease: &Lease,
+        extend_by: TimeDelta,
+    ) -> Result<DateTime<Utc>, StorageError> {
+        let call = Call::new("heartbeat").job(&lease.tenant_id, &lease.job_id);
+        self.write(call, |conn, settings| {
+            let now = settings.now();
+            let deadline = extended_deadline(now, extend_by)?;
+            // The hot path: one statement, guarded as `Job::check_lease` decides (held under
+            // this lease, in a leased status, not expired); the job is read only to say why
+            // when nothing matched. A heartbeat moves no version: it changes no state.
+            let changed = diesel::update(
+                jobs::table
+                    .find((lease.tenant_id.as_str(), lease.job_id.as_str()))
+                    .filter(jobs::lease_id.eq(lease.lease_id.as_str()))
+                    .filter(jobs::status.eq_any(JobStatus::LEASED.map(JobStatus::as_str)))
+                    .filter(jobs::lease_deadline.gt(stored(now))),
+            )
+            .set((
+                jobs::lease_deadline.eq(stored(deadline)),
+                jobs::updated_at.eq(stored(now)),
+            ))
+            .execute(conn)?;
+            trace::wrote(changed);
+            if changed == 1 {
+                return Ok(deadline);
+            }
+            let job = any_job(conn, lease)?;
+            job.check_lease(&lease.lease_id, now)
+                .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))?;
+            // The lease was live when read back: it was renewed or changed in between.
+            Err(StorageError::Conflict {
+                entity: Entity::Job,
+                id: Some(format!("{}/{}", lease.tenant_id, lease.job_id)),
+            })
+        })
+    }
+
+    fn start(&self, lease: &Lease) -> Result<Job, StorageError> {
+        report(self, Call::new("start"), lease, |job, now, _| {
+            job.report(&lease.lease_id, Change::to(JobStatus::Running), now)
+        })
+    }
+
+    fn complete(&self, lease: &Lease) -> Result<Job, StorageError> {
+        report(self, Call::new("complete"), lease, |job, now, _| {
+            job.report(&lease.lease_id, Change::to(JobStatus::Completed), now)
+        })
+    }
+
+    fn complete_all(&self, leases: &[Lease]) -> Result<Vec<Job>, StorageError> {
+        check_limit(u32::try_from(leases.len()).unwrap_or(u32::MAX).max(1))?;
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut named_jobs: Vec<_> = leases.iter().map(|l| (&l.tenant_id, &l.job_id)).collect();
+        named_jobs.sort_unstable();
+        named_jobs.dedup();
+        if named_jobs.len() != leases.len() {
+            return Err(jobstore_domain::DomainError::Validation {
+                field: "leases",
+                reason: "name a job more than once".to_owned(),
+            }
+            .into());
+        }
+        self.write(Call::new("complete_all"), |conn, settings| {
+            let now = settings.now();
+            let held = rows_to_jobs(
+                jobs::table
+                    .filter(named(leases.iter().map(|l| (&l.tenant_id, &l.job_id))))
+                    .select(JobRow::as_select())
+                    .load(conn)?,
+            )?;
+            let updates = leases
+                .iter()
+                .map(|lease| {
+                    let job = held
+                        .iter()
+                        .find(|j| j.tenant_id == lease.tenant_id && j.id == lease.job_id)
+                        .ok_or_else(|| not_found(&lease.tenant_id, &lease.job_id))?;
+                    job.report(&lease.lease_id, Change::to(JobStatus::Completed), now)
+                        .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // Each job guarded by the version it was read at: one reaped, re-claimed or
+            // cancelled since does not match, and the whole batch is refused.
+            writer::store(conn, &updates, Guard::Version)?;
+            Ok(updates.into_iter().map(|update| update.job).collect())
+        })
+    }
+
+    fn fail(&self, lease: &Lease, message: &str, retryable: bool) -> Result<Job, StorageError> {
+        report(self, Call::new("fail"), lease, |job, now, settings| {
+            let policy = settings.retry_policy(job);
+            job.fail(&lease.lease_id, message, retryable.then_some(&policy), now)
+        })
+    }
+
+    fn release(&self, lease: &Lease) -> Result<Job, StorageError> {
+        report(self, Call::new("release"), lease, |job, now, _| {
+            job.report(&lease.lease_id, Change::release().reason("released"), now)
+        })
+    }
+
+    fn reap(&self, limit: u32) -> Result<Reaped, StorageError> {
+        check_limit(limit)?;
+        self.write(Call::new("reap"), |conn, settings| {
+            let now = settings.now();
+            let mut reaped = Reaped::default();
+            for job in rows_to_jobs(dialect::lock_expired(conn, now, limit)?)? {
+                let Some(update) = job.reap(&settings.retry_policy(&job), now)? else {
+                    continue;
+                };
+                // Guarded by the expired deadline too: a lease renewed meanwhile is left alone,
+                // and so is a job another process changed first.
+                match writer::store(
+                    conn,
+                    std::slice::from_ref(&update),
+                    Guard::LeaseExpiredBy(now),
+                ) {
+                    Ok(()) => {
+                        let outcome = match update.job.status {
+                            JobStatus::Pending => &mut reaped.retried,
+                            _ => &mut reaped.lost,
+                        };
+                        outcome.push((job.tenant_id.clone(), job.id.clone()));
+                    }
+                    Err(StorageError::Conflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(reaped)
+        })
+    }
+}
+
+/// Reads the job a worker reports on, lets the domain decide the report (which checks the
+/// lease) and stores it.
+fn report<S: Session>(
+    session: &S,
+    call: Call<'_>,
+    lease: &Lease,
+    decide: impl FnOnce(
+        &Job,
+        DateTime<Utc>,
+        &Settings,
+    ) -> Result<JobUpdate, jobstore_domain::DomainError>,
+) -> Result<Job, StorageError> {
+    session.write(
+        call.job(&lease.tenant_id, &lease.job_id),
+        |conn, settings| {
+            let now = settings.now();
+            let before = any_job(conn, lease)?;
+            let update = decide(&before, now, settings)
+                .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))?;
+            writer::store(conn, std::slice::from_ref(&update), Guard::Version)?;
+            Ok(update.job)
+        },
+    )
+}
+
+/// The job a lease names, soft-deleted or not (a worker may hold a job that was deleted).
+fn any_job(conn: &mut DbConnection, lease: &Lease) -> Result<Job, StorageError> {
+    jobs::table
+        .find((lease.tenant_id.as_str(), lease.job_id.as_str()))
+        .select(JobRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| not_found(&lease.tenant_id, &lease.job_id))?
+        .try_into()
+}
+
+fn rows_to_jobs(rows: Vec<JobRow>) -> Result<Vec<Job>, StorageError> {
+    rows.into_iter().map(Job::try_from).collect()
+}
