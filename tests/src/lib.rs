@@ -3,31 +3,31 @@
 //!
 //! # Writing cases
 //!
-//! Cases are functions of a [`TestDb`], written inside [`conformance!`], which makes one
-//! `#[test]` per enabled backend: `sqlite::<name>`, `postgres::<name>` and `mysql::<name>`
-//! (behind this package's features of the same names). So
+//! Cases are plain functions of a [`TestDb`]; [`backends!`] at the bottom of an area's file
+//! lists them and makes one `#[test]` per enabled backend: `sqlite::<name>`, `postgres::<name>`
+//! and `mysql::<name>` (behind this package's features of the same names). So
 //! `cargo test -p jobstore-conformance -- postgres::` runs one backend's cases.
 //!
 //! ```no_run
-//! use jobstore_conformance::{assert_matches, conformance};
+//! use jobstore_conformance::{TestDb, assert_matches, backends};
 //! use jobstore_domain::NewTenant;
 //! use jobstore_storage::{StorageError, TenantRepository};
 //!
-//! conformance! {
-//!     /// A tenant reads back as created.
-//!     fn created_tenant_reads_back(db) {
-//!         let tenant = db.store.create_tenant(NewTenant::named("Acme")).expect("create");
-//!         assert_eq!(db.store.get_tenant(&tenant.id).expect("get"), tenant);
-//!     }
-//!
-//!     /// Cases may also return a `Result` and use `?`.
-//!     fn unknown_tenant_is_not_found(db) -> Result<(), StorageError> {
-//!         let tenant = db.store.create_tenant(NewTenant::named("Acme"))?;
-//!         db.store.purge_tenant(&tenant.id)?;
-//!         assert_matches!(db.store.get_tenant(&tenant.id), Err(StorageError::NotFound { .. }));
-//!         Ok(())
-//!     }
+//! /// A tenant reads back as created.
+//! fn created_tenant_reads_back(db: &TestDb) {
+//!     let tenant = db.store.create_tenant(NewTenant::named("Acme")).expect("create");
+//!     assert_eq!(db.store.get_tenant(&tenant.id).expect("get"), tenant);
 //! }
+//!
+//! /// Cases may also return a `Result` and use `?`.
+//! fn unknown_tenant_is_not_found(db: &TestDb) -> Result<(), StorageError> {
+//!     let tenant = db.store.create_tenant(NewTenant::named("Acme"))?;
+//!     db.store.purge_tenant(&tenant.id)?;
+//!     assert_matches!(db.store.get_tenant(&tenant.id), Err(StorageError::NotFound { .. }));
+//!     Ok(())
+//! }
+//!
+//! backends!(created_tenant_reads_back, unknown_tenant_is_not_found);
 //! # fn main() {}
 //! ```
 //!
@@ -51,9 +51,8 @@
 //!
 //! # Notes
 //!
-//! - [`conformance!`] is used once per module (it defines the modules `sqlite`, `postgres` and
+//! - [`backends!`] is used once per module (it defines the modules `sqlite`, `postgres` and
 //!   `mysql`); put each area's cases in a file of its own.
-//! - rustfmt leaves the inside of a `conformance! { ... }` block alone: format the cases by hand.
 //! - Concurrency cases open a store per thread with [`TestDb::open_store`]; raw SQL (to write
 //!   what the API would refuse, or to count rows) goes through [`TestDb::execute`] and
 //!   [`TestDb::count_where`].
@@ -441,7 +440,7 @@ fn skipped(unavailable: &Unavailable) {
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED {unavailable}");
 }
 
-/// Runs one case on `backend` (what [`conformance!`] expands to).
+/// Runs one case on `backend` (what [`backends!`] expands to).
 pub fn run<R: CaseOutcome>(backend: TestBackend, case: impl FnOnce(&TestDb) -> R) {
     if let Some(db) = test_db(backend) {
         case(&db).check();
@@ -466,27 +465,22 @@ impl<E: fmt::Debug> CaseOutcome for Result<(), E> {
     }
 }
 
-/// Writes each case once and makes a `#[test]` of it per enabled backend, in modules `sqlite`,
-/// `postgres` and `mysql` (see the crate documentation).
+/// Makes a `#[test]` of each listed case per enabled backend, in modules `sqlite`, `postgres`
+/// and `mysql` (behind this package's features of the same names), so test paths read
+/// `<area>::<backend>::<case>`.
 ///
-/// Each case is `fn name(db) { ... }` or `fn name(db) -> Result<(), E> { ... }`, where `db` is
-/// a `&TestDb`; attributes and doc comments go on the case.
+/// Each case is a plain function of the enclosing module, `fn name(db: &TestDb)` or
+/// `fn name(db: &TestDb) -> Result<(), E>`; the macro only lists names, so rustfmt formats the
+/// cases. Use it once per module, at the bottom of an area's file.
 #[macro_export]
-macro_rules! conformance {
-    ($($(#[$meta:meta])* fn $name:ident($db:ident) $(-> $ret:ty)? $body:block)*) => {
-        $(
-            // Test code (so clippy's `allow-*-in-tests` settings apply to the bodies).
-            #[cfg(test)]
-            $(#[$meta])*
-            fn $name($db: &$crate::TestDb) $(-> $ret)? $body
-        )*
-
+macro_rules! backends {
+    ($($case:ident),* $(,)?) => {
         #[cfg(feature = "sqlite")]
         mod sqlite {
             $(
                 #[test]
-                fn $name() {
-                    $crate::run($crate::TestBackend::Sqlite, super::$name);
+                fn $case() {
+                    $crate::run($crate::TestBackend::Sqlite, super::$case);
                 }
             )*
         }
@@ -495,8 +489,8 @@ macro_rules! conformance {
         mod postgres {
             $(
                 #[test]
-                fn $name() {
-                    $crate::run($crate::TestBackend::Postgres, super::$name);
+                fn $case() {
+                    $crate::run($crate::TestBackend::Postgres, super::$case);
                 }
             )*
         }
@@ -505,8 +499,8 @@ macro_rules! conformance {
         mod mysql {
             $(
                 #[test]
-                fn $name() {
-                    $crate::run($crate::TestBackend::Mysql, super::$name);
+                fn $case() {
+                    $crate::run($crate::TestBackend::Mysql, super::$case);
                 }
             )*
         }

@@ -7,25 +7,38 @@
 //! `jobstore_conformance` harness). One test binary, to keep link time low.
 #![allow(missing_docs)]
 
+// `#[cfg(test)]` on each area (always true in a test binary) makes the cases test code for
+// clippy, so its `allow-unwrap-in-tests` and `allow-print-in-tests` settings apply to them.
+#[cfg(test)]
 #[path = "conformance/bad_input.rs"]
 mod bad_input;
+#[cfg(test)]
 #[path = "conformance/downstream_mock.rs"]
 mod downstream_mock;
+#[cfg(test)]
 #[path = "conformance/exactly_once.rs"]
 mod exactly_once;
+#[cfg(test)]
 #[path = "conformance/isolation.rs"]
 mod isolation;
+#[cfg(test)]
 #[path = "conformance/jobs.rs"]
 mod jobs;
+#[cfg(test)]
 #[path = "conformance/lifecycle.rs"]
 mod lifecycle;
+#[cfg(test)]
 #[path = "conformance/listing.rs"]
 mod listing;
+#[cfg(test)]
 #[path = "conformance/races.rs"]
 mod races;
+#[cfg(test)]
 #[path = "conformance/tenants.rs"]
 mod tenants;
+#[cfg(test)]
 #[path = "conformance/transactions.rs"]
 mod transactions;
+#[cfg(test)]
 #[path = "conformance/workers.rs"]
 mod workers;

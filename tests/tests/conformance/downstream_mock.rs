@@ -2,7 +2,7 @@
 //! the `mock` feature's mockall mocks, and the same code run on a real store.
 
 use chrono::{DateTime, Utc};
-use jobstore_conformance::{assert_matches, conformance};
+use jobstore_conformance::{TestDb, assert_matches, backends};
 use jobstore_domain::{Change, Cursor, Job, JobId, JobStatus, NewJob, Page, PageRequest, TenantId};
 use jobstore_storage::{Entity, JobRepository, MockJobRepository, StorageError};
 use mockall::{Sequence, predicate::eq};
@@ -155,31 +155,31 @@ fn downstream_code_stops_at_the_first_real_error_with_a_mock() {
     );
 }
 
-conformance! {
-    fn downstream_code_cancels_every_pending_job_on_a_real_store(db) {
-        let tenant = db.tenant();
-        let other = db.tenant();
-        let pending: Vec<Job> = (0..5).map(|_| db.job(&tenant.id)).collect();
-        let running = db.job_in(&tenant.id, JobStatus::Running);
-        let untouched = db.job(&other.id);
-        let done = cancel_pending_jobs(&db.store, &tenant.id, "maintenance", 2).expect("sweep");
-        let mut got: Vec<&JobId> = done.iter().map(|j| &j.id).collect();
-        let mut want: Vec<&JobId> = pending.iter().map(|j| &j.id).collect();
-        got.sort();
-        want.sort();
-        assert_eq!(got, want);
-        assert_eq!(
-            db.store.get_job(&tenant.id, &running.id).expect("get"),
-            running
-        );
-        assert_eq!(
-            db.store.get_job(&other.id, &untouched.id).expect("get"),
-            untouched
-        );
-        assert!(
-            cancel_pending_jobs(&db.store, &tenant.id, "again", 2)
-                .expect("sweep")
-                .is_empty()
-        );
-    }
+fn downstream_code_cancels_every_pending_job_on_a_real_store(db: &TestDb) {
+    let tenant = db.tenant();
+    let other = db.tenant();
+    let pending: Vec<Job> = (0..5).map(|_| db.job(&tenant.id)).collect();
+    let running = db.job_in(&tenant.id, JobStatus::Running);
+    let untouched = db.job(&other.id);
+    let done = cancel_pending_jobs(&db.store, &tenant.id, "maintenance", 2).expect("sweep");
+    let mut got: Vec<&JobId> = done.iter().map(|j| &j.id).collect();
+    let mut want: Vec<&JobId> = pending.iter().map(|j| &j.id).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        db.store.get_job(&tenant.id, &running.id).expect("get"),
+        running
+    );
+    assert_eq!(
+        db.store.get_job(&other.id, &untouched.id).expect("get"),
+        untouched
+    );
+    assert!(
+        cancel_pending_jobs(&db.store, &tenant.id, "again", 2)
+            .expect("sweep")
+            .is_empty()
+    );
 }
+
+backends!(downstream_code_cancels_every_pending_job_on_a_real_store);

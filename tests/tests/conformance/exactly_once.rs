@@ -13,7 +13,7 @@ use std::{
 };
 
 use chrono::TimeDelta;
-use jobstore_conformance::{TestDb, conformance};
+use jobstore_conformance::{TestDb, backends};
 use jobstore_domain::{JobFilter, JobId, JobStatus, LeaseId, NewJob, PageRequest, RetryPolicy};
 use jobstore_storage::{ClaimRequest, JobRepository, StorageError, Store, WorkerRepository};
 
@@ -130,92 +130,175 @@ fn live_jobs(db: &TestDb) -> i64 {
     db.count_where("jobs", "status IN ('PENDING', 'ASSIGNED', 'RUNNING')")
 }
 
-conformance! {
-    fn every_job_ends_exactly_once_under_failures_deaths_and_reapers(db) {
-        let jobs = job_count();
-        let tenant = db.tenant();
-        let store = db.store.clone().with_default_retry_policy(RetryPolicy::IMMEDIATE);
-        for chunk in (0..jobs).collect::<Vec<_>>().chunks(500) {
-            store
-                .create_jobs(chunk.iter().map(|_| NewJob { max_retries: 2, ..NewJob::new(tenant.id.clone()) }).collect())
-                .unwrap();
-        }
-        let done = AtomicBool::new(false);
-        let ledger = Mutex::new(Ledger::default());
-        let reaped = AtomicUsize::new(0);
-        let stores: Vec<Store> = (0..WORKERS + REAPERS)
-            .map(|_| db.open_store().with_default_retry_policy(RetryPolicy::IMMEDIATE))
-            .collect();
-        let started = Instant::now();
-        std::thread::scope(|scope| {
-            for (worker, store) in stores[..WORKERS].iter().enumerate() {
-                let (done, ledger) = (&done, &ledger);
-                scope.spawn(move || work(store, worker, done, ledger));
-            }
-            for store in &stores[WORKERS..] {
-                let (done, reaped, clock) = (&done, &reaped, db.clock.clone());
-                scope.spawn(move || {
-                    while !done.load(Ordering::Relaxed) {
-                        // Time runs fast: a lease not renewed lasts a few dozen reaper passes.
-                        clock.advance(TimeDelta::seconds(2));
-                        match store.reap(50) {
-                            Ok(r) => { reaped.fetch_add(r.lost.len() + r.retried.len(), Ordering::Relaxed); }
-                            Err(e) if e.is_transient() => {}
-                            Err(e) => panic!("reap: {e}"),
-                        }
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                });
-            }
-            while live_jobs(db) > 0 {
-                assert!(started.elapsed() < Duration::from_secs(600), "{}: burn-down stalled", db.backend);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            done.store(true, Ordering::Relaxed);
-        });
-
-        // Every job is in one final state, reached by a legal path.
-        let mut by_status: HashMap<JobStatus, usize> = HashMap::new();
-        let mut page = PageRequest::first(1000);
-        let ledger = Arc::new(ledger.into_inner().unwrap());
-        let (mut lost_steps, mut failed_steps, mut completed_steps) = (0, 0, 0);
-        loop {
-            let listed = db.store.list_jobs(&tenant.id, &JobFilter::default(), &page).unwrap();
-            for job in &listed.items {
-                *by_status.entry(job.status).or_default() += 1;
-                assert!(job.status.is_finished(), "{}: job {} ended {}", db.backend, job.id, job.status);
-                let trail = db.store.job_history(&tenant.id, &job.id).unwrap();
-                assert_eq!(trail[0].from, None);
-                for pair in trail.windows(2) {
-                    let (a, b) = (&pair[0], &pair[1]);
-                    assert!(b.seq > a.seq);
-                    assert_eq!(b.from, Some(a.to), "{}: broken trail of {}", db.backend, job.id);
-                    assert!(a.to.can_transition_to(b.to), "{}: illegal {} -> {}", db.backend, a.to, b.to);
-                }
-                assert_eq!(trail.last().unwrap().to, job.status);
-                let retries = trail.iter().filter(|t| t.to == JobStatus::Pending && t.from.is_some()).count();
-                assert!(retries <= 2, "{}: {} retried {retries} times", db.backend, job.id);
-                lost_steps += trail.iter().filter(|t| t.to == JobStatus::Lost).count();
-                failed_steps += trail.iter().filter(|t| t.to == JobStatus::Failed).count();
-                completed_steps += trail.iter().filter(|t| t.to == JobStatus::Completed).count();
-                // Every successful report came from the lease of the job's latest claim.
-                let claims = ledger.claims.get(&job.id).map(Vec::as_slice).unwrap_or_default();
-                for (version, lease) in ledger.reports.get(&job.id).into_iter().flatten() {
-                    let holder = claims.iter().filter(|(v, _)| v < version).max_by_key(|(v, _)| *v);
-                    assert_eq!(holder.map(|(_, l)| l), Some(lease), "{}: {} reported under a lease it no longer held", db.backend, job.id);
-                }
-            }
-            match listed.next {
-                Some(next) => page.after = Some(next),
-                None => break,
-            }
-        }
-        let total: usize = by_status.values().sum();
-        assert_eq!(total, jobs, "{}: every job accounted for", db.backend);
-        assert_eq!(by_status.get(&JobStatus::Completed).copied().unwrap_or(0), ledger.completed, "{}: completions", db.backend);
-        assert_eq!(completed_steps, ledger.completed, "{}: no job completed twice", db.backend);
-        assert_eq!(failed_steps, ledger.failed, "{}: failures", db.backend);
-        assert_eq!(lost_steps, reaped.load(Ordering::Relaxed), "{}: losses", db.backend);
-        assert!(lost_steps > 0 && failed_steps > 0, "{}: the run exercised reaping and failures", db.backend);
+fn every_job_ends_exactly_once_under_failures_deaths_and_reapers(db: &TestDb) {
+    let jobs = job_count();
+    let tenant = db.tenant();
+    let store = db
+        .store
+        .clone()
+        .with_default_retry_policy(RetryPolicy::IMMEDIATE);
+    for chunk in (0..jobs).collect::<Vec<_>>().chunks(500) {
+        store
+            .create_jobs(
+                chunk
+                    .iter()
+                    .map(|_| NewJob {
+                        max_retries: 2,
+                        ..NewJob::new(tenant.id.clone())
+                    })
+                    .collect(),
+            )
+            .unwrap();
     }
+    let done = AtomicBool::new(false);
+    let ledger = Mutex::new(Ledger::default());
+    let reaped = AtomicUsize::new(0);
+    let stores: Vec<Store> = (0..WORKERS + REAPERS)
+        .map(|_| {
+            db.open_store()
+                .with_default_retry_policy(RetryPolicy::IMMEDIATE)
+        })
+        .collect();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for (worker, store) in stores[..WORKERS].iter().enumerate() {
+            let (done, ledger) = (&done, &ledger);
+            scope.spawn(move || work(store, worker, done, ledger));
+        }
+        for store in &stores[WORKERS..] {
+            let (done, reaped, clock) = (&done, &reaped, db.clock.clone());
+            scope.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    // Time runs fast: a lease not renewed lasts a few dozen reaper passes.
+                    clock.advance(TimeDelta::seconds(2));
+                    match store.reap(50) {
+                        Ok(r) => {
+                            reaped.fetch_add(r.lost.len() + r.retried.len(), Ordering::Relaxed);
+                        }
+                        Err(e) if e.is_transient() => {}
+                        Err(e) => panic!("reap: {e}"),
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+        }
+        while live_jobs(db) > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "{}: burn-down stalled",
+                db.backend
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+
+    // Every job is in one final state, reached by a legal path.
+    let mut by_status: HashMap<JobStatus, usize> = HashMap::new();
+    let mut page = PageRequest::first(1000);
+    let ledger = Arc::new(ledger.into_inner().unwrap());
+    let (mut lost_steps, mut failed_steps, mut completed_steps) = (0, 0, 0);
+    loop {
+        let listed = db
+            .store
+            .list_jobs(&tenant.id, &JobFilter::default(), &page)
+            .unwrap();
+        for job in &listed.items {
+            *by_status.entry(job.status).or_default() += 1;
+            assert!(
+                job.status.is_finished(),
+                "{}: job {} ended {}",
+                db.backend,
+                job.id,
+                job.status
+            );
+            let trail = db.store.job_history(&tenant.id, &job.id).unwrap();
+            assert_eq!(trail[0].from, None);
+            for pair in trail.windows(2) {
+                let (a, b) = (&pair[0], &pair[1]);
+                assert!(b.seq > a.seq);
+                assert_eq!(
+                    b.from,
+                    Some(a.to),
+                    "{}: broken trail of {}",
+                    db.backend,
+                    job.id
+                );
+                assert!(
+                    a.to.can_transition_to(b.to),
+                    "{}: illegal {} -> {}",
+                    db.backend,
+                    a.to,
+                    b.to
+                );
+            }
+            assert_eq!(trail.last().unwrap().to, job.status);
+            let retries = trail
+                .iter()
+                .filter(|t| t.to == JobStatus::Pending && t.from.is_some())
+                .count();
+            assert!(
+                retries <= 2,
+                "{}: {} retried {retries} times",
+                db.backend,
+                job.id
+            );
+            lost_steps += trail.iter().filter(|t| t.to == JobStatus::Lost).count();
+            failed_steps += trail.iter().filter(|t| t.to == JobStatus::Failed).count();
+            completed_steps += trail
+                .iter()
+                .filter(|t| t.to == JobStatus::Completed)
+                .count();
+            // Every successful report came from the lease of the job's latest claim.
+            let claims = ledger
+                .claims
+                .get(&job.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for (version, lease) in ledger.reports.get(&job.id).into_iter().flatten() {
+                let holder = claims
+                    .iter()
+                    .filter(|(v, _)| v < version)
+                    .max_by_key(|(v, _)| *v);
+                assert_eq!(
+                    holder.map(|(_, l)| l),
+                    Some(lease),
+                    "{}: {} reported under a lease it no longer held",
+                    db.backend,
+                    job.id
+                );
+            }
+        }
+        match listed.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    let total: usize = by_status.values().sum();
+    assert_eq!(total, jobs, "{}: every job accounted for", db.backend);
+    assert_eq!(
+        by_status.get(&JobStatus::Completed).copied().unwrap_or(0),
+        ledger.completed,
+        "{}: completions",
+        db.backend
+    );
+    assert_eq!(
+        completed_steps, ledger.completed,
+        "{}: no job completed twice",
+        db.backend
+    );
+    assert_eq!(failed_steps, ledger.failed, "{}: failures", db.backend);
+    assert_eq!(
+        lost_steps,
+        reaped.load(Ordering::Relaxed),
+        "{}: losses",
+        db.backend
+    );
+    assert!(
+        lost_steps > 0 && failed_steps > 0,
+        "{}: the run exercised reaping and failures",
+        db.backend
+    );
 }
+
+backends!(every_job_ends_exactly_once_under_failures_deaths_and_reapers);

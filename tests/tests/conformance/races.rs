@@ -15,7 +15,7 @@
 use std::sync::Barrier;
 
 use chrono::TimeDelta;
-use jobstore_conformance::{TestDb, conformance};
+use jobstore_conformance::{TestDb, backends};
 use jobstore_domain::{Change, JobId, JobStatus, LeaseGrant, NewJob};
 use jobstore_storage::{Entity, JobRepository, StorageError, Store};
 
@@ -97,159 +97,164 @@ fn report(db: &TestDb, case: &str, conflicts: usize) {
     );
 }
 
-conformance! {
-    fn concurrent_cancels_of_one_pending_job_let_exactly_one_win(db) {
-        let tenant = db.tenant();
-        let mut conflicts = 0;
-        for _ in 0..ROUNDS {
-            let job = db.job(&tenant.id);
-            let results = race(db, |store, i| {
-                store.cancel_job(&tenant.id, &job.id, &format!("cancelled by {i}"))
-            });
-            let (winner, lost) =
-                one_winner(db, &results, JobStatus::Cancelled, JobStatus::Cancelled);
-            conflicts += lost;
-            let stored = db.store.get_job(&tenant.id, &job.id).expect("get");
-            assert_eq!((stored.status, stored.version), (JobStatus::Cancelled, 2));
-            let history = db.store.job_history(&tenant.id, &job.id).expect("history");
-            assert_eq!(history.len(), 2, "{history:?}");
-            assert_eq!(
-                (history[1].from, history[1].to),
-                (Some(JobStatus::Pending), JobStatus::Cancelled)
-            );
-            assert_eq!(history[1].reason, Some(format!("cancelled by {winner}")));
-        }
-        report(db, "cancel", conflicts);
-    }
-
-    fn concurrent_assignments_of_one_pending_job_give_it_to_exactly_one_worker(db) {
-        let tenant = db.tenant();
-        let mut conflicts = 0;
-        for _ in 0..ROUNDS {
-            let job = db.job(&tenant.id);
-            let now = db.now();
-            let results = race(db, |store, i| {
-                let worker = format!("worker-{i}");
-                let grant = LeaseGrant::new(worker.as_str(), now, TimeDelta::seconds(30));
-                store.transition_job(
-                    &tenant.id,
-                    &job.id,
-                    Change::to(JobStatus::Assigned).lease(grant).actor(worker),
-                )
-            });
-            let (winner, lost) = one_winner(db, &results, JobStatus::Assigned, JobStatus::Assigned);
-            conflicts += lost;
-            let won = results[winner].as_ref().expect("the winner");
-            let stored = db.store.get_job(&tenant.id, &job.id).expect("get");
-            assert_eq!(stored, *won, "the stored job is the winner's");
-            assert_eq!(stored.assigned_agent, Some(format!("worker-{winner}")));
-            let history = db.store.job_history(&tenant.id, &job.id).expect("history");
-            let assignments: Vec<_> = history
-                .iter()
-                .filter(|t| t.to == JobStatus::Assigned)
-                .collect();
-            assert_eq!(assignments.len(), 1, "{history:?}");
-            assert_eq!(assignments[0].actor, Some(format!("worker-{winner}")));
-        }
-        report(db, "assign", conflicts);
-    }
-
-    fn concurrent_updates_of_one_job_never_lose_one(db) {
-        let tenant = db.tenant();
+fn concurrent_cancels_of_one_pending_job_let_exactly_one_win(db: &TestDb) {
+    let tenant = db.tenant();
+    let mut conflicts = 0;
+    for _ in 0..ROUNDS {
         let job = db.job(&tenant.id);
         let results = race(db, |store, i| {
-            store.set_batch_job_name(&tenant.id, &job.id, &format!("batch-{i}"))
+            store.cancel_job(&tenant.id, &job.id, &format!("cancelled by {i}"))
         });
-        let mut versions = Vec::new();
-        for result in &results {
-            match result {
-                Ok(named) => versions.push((named.version, named.batch_job_name.clone())),
-                Err(StorageError::Conflict {
-                    entity: Entity::Job,
-                    ..
-                }) => {}
-                Err(other) => panic!("{}: {other:?}", db.backend),
-            }
-        }
-        assert!(!versions.is_empty(), "someone must win");
-        versions.sort();
-        let distinct = versions
-            .iter()
-            .map(|(v, _)| *v)
-            .collect::<std::collections::BTreeSet<_>>();
-        assert_eq!(
-            distinct.len(),
-            versions.len(),
-            "two successes wrote the same version: {versions:?}"
-        );
+        let (winner, lost) = one_winner(db, &results, JobStatus::Cancelled, JobStatus::Cancelled);
+        conflicts += lost;
         let stored = db.store.get_job(&tenant.id, &job.id).expect("get");
-        let (last_version, last_name) = versions.last().cloned().expect("a winner");
+        assert_eq!((stored.status, stored.version), (JobStatus::Cancelled, 2));
+        let history = db.store.job_history(&tenant.id, &job.id).expect("history");
+        assert_eq!(history.len(), 2, "{history:?}");
         assert_eq!(
-            stored.version,
-            job.version + versions.len() as i64,
-            "every success counted once"
+            (history[1].from, history[1].to),
+            (Some(JobStatus::Pending), JobStatus::Cancelled)
         );
-        assert_eq!(
-            (stored.version, stored.batch_job_name),
-            (last_version, last_name)
-        );
+        assert_eq!(history[1].reason, Some(format!("cancelled by {winner}")));
     }
-
-    fn concurrent_creates_of_one_job_id_create_exactly_one_job(db) {
-        let tenant = db.tenant();
-        let id = JobId::new("only-once").expect("id");
-        let results = race(db, |store, i| {
-            store.create_job(NewJob {
-                id: Some(id.clone()),
-                image_uri: Some(format!("image-{i}")),
-                ..NewJob::new(tenant.id.clone())
-            })
-        });
-        let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-        assert_eq!(winners.len(), 1, "{results:?}");
-        for result in &results {
-            match result {
-                Ok(_)
-                | Err(StorageError::AlreadyExists {
-                    entity: Entity::Job,
-                    ..
-                }) => {}
-                Err(other) => panic!("{}: a loser got {other:?}", db.backend),
-            }
-        }
-        assert_eq!(db.store.get_job(&tenant.id, &id).expect("get"), *winners[0]);
-        assert_eq!(db.count("jobs"), 1);
-        assert_eq!(db.count("job_state_transitions"), 1);
-    }
-
-    fn concurrent_enqueues_with_one_unique_key_agree_on_one_job(db) {
-        let tenant = db.tenant();
-        let results = race(db, |store, _| {
-            store.enqueue(NewJob {
-                unique_key: Some("nightly".into()),
-                ..NewJob::new(tenant.id.clone())
-            })
-        });
-        let enqueued: Vec<_> = results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|e| panic!("{}: enqueue failed: {e:?}", db.backend)))
-            .collect();
-        assert_eq!(
-            enqueued.iter().filter(|e| !e.is_duplicate()).count(),
-            1,
-            "{enqueued:?}"
-        );
-        let created = enqueued
-            .iter()
-            .find(|e| !e.is_duplicate())
-            .expect("one created")
-            .job()
-            .clone();
-        assert!(
-            enqueued.iter().all(|e| *e.job() == created),
-            "every caller got the created job"
-        );
-        assert_eq!(db.count("jobs"), 1);
-        assert_eq!(db.count("job_state_transitions"), 1);
-    }
+    report(db, "cancel", conflicts);
 }
+
+fn concurrent_assignments_of_one_pending_job_give_it_to_exactly_one_worker(db: &TestDb) {
+    let tenant = db.tenant();
+    let mut conflicts = 0;
+    for _ in 0..ROUNDS {
+        let job = db.job(&tenant.id);
+        let now = db.now();
+        let results = race(db, |store, i| {
+            let worker = format!("worker-{i}");
+            let grant = LeaseGrant::new(worker.as_str(), now, TimeDelta::seconds(30));
+            store.transition_job(
+                &tenant.id,
+                &job.id,
+                Change::to(JobStatus::Assigned).lease(grant).actor(worker),
+            )
+        });
+        let (winner, lost) = one_winner(db, &results, JobStatus::Assigned, JobStatus::Assigned);
+        conflicts += lost;
+        let won = results[winner].as_ref().expect("the winner");
+        let stored = db.store.get_job(&tenant.id, &job.id).expect("get");
+        assert_eq!(stored, *won, "the stored job is the winner's");
+        assert_eq!(stored.assigned_agent, Some(format!("worker-{winner}")));
+        let history = db.store.job_history(&tenant.id, &job.id).expect("history");
+        let assignments: Vec<_> = history
+            .iter()
+            .filter(|t| t.to == JobStatus::Assigned)
+            .collect();
+        assert_eq!(assignments.len(), 1, "{history:?}");
+        assert_eq!(assignments[0].actor, Some(format!("worker-{winner}")));
+    }
+    report(db, "assign", conflicts);
+}
+
+fn concurrent_updates_of_one_job_never_lose_one(db: &TestDb) {
+    let tenant = db.tenant();
+    let job = db.job(&tenant.id);
+    let results = race(db, |store, i| {
+        store.set_batch_job_name(&tenant.id, &job.id, &format!("batch-{i}"))
+    });
+    let mut versions = Vec::new();
+    for result in &results {
+        match result {
+            Ok(named) => versions.push((named.version, named.batch_job_name.clone())),
+            Err(StorageError::Conflict {
+                entity: Entity::Job,
+                ..
+            }) => {}
+            Err(other) => panic!("{}: {other:?}", db.backend),
+        }
+    }
+    assert!(!versions.is_empty(), "someone must win");
+    versions.sort();
+    let distinct = versions
+        .iter()
+        .map(|(v, _)| *v)
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(
+        distinct.len(),
+        versions.len(),
+        "two successes wrote the same version: {versions:?}"
+    );
+    let stored = db.store.get_job(&tenant.id, &job.id).expect("get");
+    let (last_version, last_name) = versions.last().cloned().expect("a winner");
+    assert_eq!(
+        stored.version,
+        job.version + versions.len() as i64,
+        "every success counted once"
+    );
+    assert_eq!(
+        (stored.version, stored.batch_job_name),
+        (last_version, last_name)
+    );
+}
+
+fn concurrent_creates_of_one_job_id_create_exactly_one_job(db: &TestDb) {
+    let tenant = db.tenant();
+    let id = JobId::new("only-once").expect("id");
+    let results = race(db, |store, i| {
+        store.create_job(NewJob {
+            id: Some(id.clone()),
+            image_uri: Some(format!("image-{i}")),
+            ..NewJob::new(tenant.id.clone())
+        })
+    });
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for result in &results {
+        match result {
+            Ok(_)
+            | Err(StorageError::AlreadyExists {
+                entity: Entity::Job,
+                ..
+            }) => {}
+            Err(other) => panic!("{}: a loser got {other:?}", db.backend),
+        }
+    }
+    assert_eq!(db.store.get_job(&tenant.id, &id).expect("get"), *winners[0]);
+    assert_eq!(db.count("jobs"), 1);
+    assert_eq!(db.count("job_state_transitions"), 1);
+}
+
+fn concurrent_enqueues_with_one_unique_key_agree_on_one_job(db: &TestDb) {
+    let tenant = db.tenant();
+    let results = race(db, |store, _| {
+        store.enqueue(NewJob {
+            unique_key: Some("nightly".into()),
+            ..NewJob::new(tenant.id.clone())
+        })
+    });
+    let enqueued: Vec<_> = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("{}: enqueue failed: {e:?}", db.backend)))
+        .collect();
+    assert_eq!(
+        enqueued.iter().filter(|e| !e.is_duplicate()).count(),
+        1,
+        "{enqueued:?}"
+    );
+    let created = enqueued
+        .iter()
+        .find(|e| !e.is_duplicate())
+        .expect("one created")
+        .job()
+        .clone();
+    assert!(
+        enqueued.iter().all(|e| *e.job() == created),
+        "every caller got the created job"
+    );
+    assert_eq!(db.count("jobs"), 1);
+    assert_eq!(db.count("job_state_transitions"), 1);
+}
+
+backends!(
+    concurrent_cancels_of_one_pending_job_let_exactly_one_win,
+    concurrent_assignments_of_one_pending_job_give_it_to_exactly_one_worker,
+    concurrent_updates_of_one_job_never_lose_one,
+    concurrent_creates_of_one_job_id_create_exactly_one_job,
+    concurrent_enqueues_with_one_unique_key_agree_on_one_job
+);
