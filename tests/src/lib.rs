@@ -569,11 +569,11 @@ fn admin_connection(backend: TestBackend, server: &str) -> Result<DbConnection, 
     }
     DbConnection::open(server, Duration::from_secs(10)).map_err(|e| {
         let reason = match e {
-            StorageError::Connect { reason, .. } => {
+            StorageError::Connect { source, .. } => {
                 format!(
                     "cannot connect to {}: {}",
                     redact(server),
-                    one_line(&reason)
+                    one_line(&source.to_string())
                 )
             }
             other => format!("{}: {}", redact(server), one_line(&other.to_string())),

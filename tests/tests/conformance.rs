@@ -16,6 +16,12 @@ mod bad_input;
 #[path = "conformance/downstream_mock.rs"]
 mod downstream_mock;
 #[cfg(test)]
+#[path = "conformance/edges.rs"]
+mod edges;
+#[cfg(test)]
+#[path = "conformance/errors.rs"]
+mod errors;
+#[cfg(test)]
 #[path = "conformance/exactly_once.rs"]
 mod exactly_once;
 #[cfg(test)]

@@ -52,7 +52,7 @@ const BAD_IDS: &[&str] = &[
 fn assert_validation<T: std::fmt::Debug>(result: Result<T, StorageError>, expected: &str) {
     assert_matches!(
         result,
-        Err(StorageError::Validation { ref field, .. }) if field == expected,
+        Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == expected,
         "expected a validation error on {expected}"
     );
 }
@@ -194,11 +194,13 @@ fn text_with_sql_metacharacters_round_trips_exactly_in_every_job_field(db: &Test
             "{text:?}"
         );
         let history = db.store.job_history(&tenant.id, &job.id).expect("history");
+        // [0] created, [1] named, [2] assigned by the text, with the text as its reason,
+        // [3] running, [4] failed with the text.
         assert_eq!(
-            (history[1].reason.as_deref(), history[1].actor.as_deref()),
+            (history[2].reason.as_deref(), history[2].actor.as_deref()),
             (Some(*text), Some(*text))
         );
-        assert_eq!(history[3].reason.as_deref(), Some(*text));
+        assert_eq!(history[4].reason.as_deref(), Some(*text));
 
         let other = db.job(&tenant.id);
         db.store
@@ -212,7 +214,8 @@ fn text_with_sql_metacharacters_round_trips_exactly_in_every_job_field(db: &Test
     }
     let n = NASTY.len() as i64;
     assert_eq!(db.counts().jobs, 2 * n + 1);
-    assert_eq!(db.counts().transitions, 4 * n + 2 * n + 1);
+    // Per text: created, named, assigned, running, failed; created, cancelled; and the sentinel.
+    assert_eq!(db.counts().transitions, 5 * n + 2 * n + 1);
     assert_eq!(
         db.store
             .get_job(&sentinel_tenant.id, &sentinel.id)
@@ -316,7 +319,7 @@ fn keys_with_surrounding_whitespace_are_refused_everywhere(db: &TestDb) {
                 oauth: identity(spaced),
                 ..NewTenant::named("spaced")
             }),
-            Err(StorageError::Validation { .. })
+            Err(StorageError::Domain(DomainError::Validation { .. }))
         );
         assert_eq!(
             db.store
@@ -334,7 +337,7 @@ fn keys_with_surrounding_whitespace_are_refused_everywhere(db: &TestDb) {
             unique_key: Some("k ".into()),
             ..NewJob::new(db.tenant().id)
         }),
-        Err(StorageError::Validation { .. })
+        Err(StorageError::Domain(DomainError::Validation { .. }))
     );
     assert_eq!(db.counts().jobs, before.jobs);
     // Free text keeps its spaces.
@@ -959,7 +962,7 @@ fn times_outside_years_1000_to_9999_are_validation_errors_and_write_nothing(db: 
             .map(|p| p.items.len());
         assert_matches!(
             created,
-            Err(StorageError::Validation { ref field, .. }) if field == "not_before",
+            Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "not_before",
             "{}: not_before {at}; the listing then gives {listing:?}",
             db.backend
         );

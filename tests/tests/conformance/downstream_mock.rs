@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use jobstore_conformance::{TestDb, assert_matches, backends};
-use jobstore_domain::{Change, Cursor, Job, JobId, JobStatus, NewJob, Page, PageRequest, TenantId};
+use jobstore_domain::{
+    Change, Cursor, DomainError, Job, JobId, JobStatus, NewJob, Page, PageRequest, TenantId,
+};
 use jobstore_storage::{Entity, JobRepository, MockJobRepository, StorageError};
 use mockall::{Sequence, predicate::eq};
 
@@ -23,7 +25,10 @@ fn cancel_pending_jobs(
         for job in &listed.items {
             match repo.cancel_job(tenant, &job.id, reason) {
                 Ok(job) => cancelled.push(job),
-                Err(StorageError::Conflict { .. } | StorageError::InvalidTransition { .. }) => {}
+                Err(
+                    StorageError::Conflict { .. }
+                    | StorageError::Domain(DomainError::InvalidTransition { .. }),
+                ) => {}
                 Err(other) => return Err(other),
             }
         }
@@ -109,16 +114,16 @@ fn downstream_code_skips_jobs_that_moved_on_with_a_mock() {
         .returning(|_, job, _| {
             Err(StorageError::Conflict {
                 entity: Entity::Job,
-                id: job.to_string(),
+                id: Some(job.to_string()),
             })
         });
     mock.expect_cancel_job()
         .with(eq(tenant()), eq(jobs[1].id.clone()), eq("maintenance"))
         .returning(|_, _, _| {
-            Err(StorageError::InvalidTransition {
+            Err(StorageError::Domain(DomainError::InvalidTransition {
                 from: JobStatus::Assigned,
                 to: JobStatus::Cancelled,
-            })
+            }))
         });
     mock.expect_cancel_job()
         .with(eq(tenant()), eq(last.id.clone()), eq("maintenance"))
@@ -146,12 +151,17 @@ fn downstream_code_stops_at_the_first_real_error_with_a_mock() {
                 next: Some(Cursor::from_text("more")),
             })
         });
-    mock.expect_cancel_job()
-        .times(1)
-        .returning(|_, _, _| Err(StorageError::Pool("timed out".into())));
+    mock.expect_cancel_job().times(1).returning(|_, _, _| {
+        Err(StorageError::Busy {
+            source: diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new("database is locked".to_owned()),
+            ),
+        })
+    });
     assert_matches!(
         cancel_pending_jobs(&mock, &tenant(), "maintenance", 2),
-        Err(StorageError::Pool(_))
+        Err(StorageError::Busy { .. })
     );
 }
 

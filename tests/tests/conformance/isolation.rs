@@ -177,7 +177,7 @@ fn create_jobs_for_a_mix_of_tenants_with_one_soft_deleted_writes_nothing(db: &Te
     let before = db.counts();
     assert_matches!(
         db.store.create_jobs(vec![NewJob::new(live.id.clone()), NewJob::new(gone.id.clone()), NewJob::new(live.id.clone())]),
-        Err(StorageError::NotFound { entity: Entity::Tenant, ref id }) if *id == gone.id.to_string()
+        Err(StorageError::NotFound { entity: Entity::Tenant, ref id, .. }) if *id == gone.id.to_string()
     );
     assert_eq!(db.counts(), before);
 }

@@ -3,7 +3,9 @@
 
 use chrono::TimeDelta;
 use jobstore_conformance::{RowCounts, TestDb, assert_matches, backends, start_time};
-use jobstore_domain::{Change, JobId, JobStatus, NewJob, PageRequest, RetryPolicy, TenantId};
+use jobstore_domain::{
+    Change, DomainError, JobId, JobStatus, NewJob, PageRequest, RetryPolicy, TenantId,
+};
 use jobstore_storage::{Entity, JobRepository, StorageError};
 
 fn job_id(id: &str) -> JobId {
@@ -150,7 +152,7 @@ fn create_job_for_an_unknown_tenant_is_not_found_and_writes_nothing(db: &TestDb)
     let before = db.counts();
     assert_matches!(
         db.store.create_job(NewJob::new(TenantId::new("nobody").expect("id"))),
-        Err(StorageError::NotFound { entity: Entity::Tenant, ref id }) if id == "nobody"
+        Err(StorageError::NotFound { entity: Entity::Tenant, ref id, .. }) if id == "nobody"
     );
     assert_eq!(db.counts(), before);
 }
@@ -238,7 +240,7 @@ fn create_jobs_with_one_invalid_job_writes_nothing(db: &TestDb) {
     };
     assert_matches!(
         db.store.create_jobs(vec![new_job(&tenant.id, "j1"), bad, new_job(&tenant.id, "j2")]),
-        Err(StorageError::Validation { ref field, .. }) if field == "spec"
+        Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "spec"
     );
     assert_eq!(db.counts(), before);
 }
@@ -288,7 +290,7 @@ fn create_jobs_with_an_unknown_tenant_in_the_batch_writes_nothing(db: &TestDb) {
     let before = db.counts();
     assert_matches!(
         db.store.create_jobs(vec![new_job(&tenant.id, "j1"), NewJob::new(TenantId::new("nobody").expect("id"))]),
-        Err(StorageError::NotFound { entity: Entity::Tenant, ref id }) if id == "nobody"
+        Err(StorageError::NotFound { entity: Entity::Tenant, ref id, .. }) if id == "nobody"
     );
     assert_eq!(db.counts(), before);
 }
@@ -436,7 +438,7 @@ fn get_job_of_an_unknown_id_is_not_found(db: &TestDb) {
     );
 }
 
-fn set_batch_job_name_is_stored_and_moves_version_and_updated_at_without_history(db: &TestDb) {
+fn set_batch_job_name_is_stored_moves_version_and_updated_at_and_is_recorded(db: &TestDb) {
     let tenant = db.tenant();
     let job = db.job_in(&tenant.id, JobStatus::Running);
     let later = db.advance(TimeDelta::seconds(3));
@@ -453,12 +455,19 @@ fn set_batch_job_name_is_stored_and_moves_version_and_updated_at_without_history
         (JobStatus::Running, job.version + 1, later)
     );
     assert_eq!(db.store.get_job(&tenant.id, &job.id).expect("get"), named);
+    // The trail numbers every version: the rename is its fourth record, RUNNING to RUNNING.
+    let history = db.store.job_history(&tenant.id, &job.id).expect("history");
+    let seqs: Vec<i64> = history.iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
     assert_eq!(
-        db.store
-            .job_history(&tenant.id, &job.id)
-            .expect("history")
-            .len(),
-        3
+        (history[3].from, history[3].to, history[3].at),
+        (Some(JobStatus::Running), JobStatus::Running, later)
+    );
+    assert!(
+        history[3]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("batch-1"))
     );
     // Renaming replaces it.
     let renamed = db
@@ -473,7 +482,7 @@ fn set_batch_job_name_refuses_an_empty_name_and_an_unknown_job(db: &TestDb) {
     let job = db.job(&tenant.id);
     assert_matches!(
         db.store.set_batch_job_name(&tenant.id, &job.id, ""),
-        Err(StorageError::Validation { ref field, .. }) if field == "batch_job_name"
+        Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "batch_job_name"
     );
     assert_matches!(
         db.store
@@ -493,7 +502,7 @@ fn soft_delete_job_refuses_unfinished_jobs_and_changes_nothing(db: &TestDb) {
         let history = db.store.job_history(&tenant.id, &job.id).expect("history");
         assert_matches!(
             db.store.soft_delete_job(&tenant.id, &job.id),
-            Err(StorageError::Validation { ref field, .. }) if field == "status",
+            Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "status",
             "soft delete of a {status} job"
         );
         assert_eq!(db.store.get_job(&tenant.id, &job.id).expect("get"), job);
@@ -772,7 +781,7 @@ backends!(
     enqueue_with_a_unique_key_held_by_an_unfinished_job_returns_that_job_unchanged,
     enqueue_without_a_unique_key_always_creates_and_keys_are_per_tenant,
     get_job_of_an_unknown_id_is_not_found,
-    set_batch_job_name_is_stored_and_moves_version_and_updated_at_without_history,
+    set_batch_job_name_is_stored_moves_version_and_updated_at_and_is_recorded,
     set_batch_job_name_refuses_an_empty_name_and_an_unknown_job,
     soft_delete_job_refuses_unfinished_jobs_and_changes_nothing,
     soft_deleted_job_is_hidden_from_every_read_and_write_but_kept,

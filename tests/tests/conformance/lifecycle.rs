@@ -2,7 +2,7 @@
 
 use chrono::TimeDelta;
 use jobstore_conformance::{TestDb, assert_matches, backends};
-use jobstore_domain::{Change, Job, JobId, JobStatus, LeaseGrant, NewJob, TenantId};
+use jobstore_domain::{Change, DomainError, Job, JobId, JobStatus, LeaseGrant, NewJob, TenantId};
 use jobstore_storage::{Entity, JobRepository, StorageError};
 
 /// Asserts that the job is exactly as it was (same version, same fields) with the same history.
@@ -138,7 +138,7 @@ fn transition_job_follows_the_state_machine_for_every_pair_of_statuses(db: &Test
             } else {
                 assert_matches!(
                     result,
-                    Err(StorageError::InvalidTransition { from: f, to: t }) if f == from && t == to,
+                    Err(StorageError::Domain(DomainError::InvalidTransition { from: f, to: t })) if f == from && t == to,
                     "{from} -> {to}"
                 );
                 assert_unchanged(db, &job, len);
@@ -154,27 +154,27 @@ fn invalid_transition_names_both_states_and_changes_nothing(db: &TestDb) {
     db.advance(TimeDelta::seconds(1));
     assert_matches!(
         db.store.complete_job(&tenant.id, &job.id),
-        Err(StorageError::InvalidTransition {
+        Err(StorageError::Domain(DomainError::InvalidTransition {
             from: JobStatus::Pending,
             to: JobStatus::Completed
-        })
+        }))
     );
     assert_unchanged(db, &job, 1);
     let done = db.job_in(&tenant.id, JobStatus::Completed);
     let before_done = db.counts();
     assert_matches!(
         db.store.cancel_job(&tenant.id, &done.id, "too late"),
-        Err(StorageError::InvalidTransition {
+        Err(StorageError::Domain(DomainError::InvalidTransition {
             from: JobStatus::Completed,
             to: JobStatus::Cancelled
-        })
+        }))
     );
     assert_matches!(
         db.store.fail_job(&tenant.id, &done.id, "too late"),
-        Err(StorageError::InvalidTransition {
+        Err(StorageError::Domain(DomainError::InvalidTransition {
             from: JobStatus::Completed,
             to: JobStatus::Failed
-        })
+        }))
     );
     assert_unchanged(db, &done, 4);
     assert_eq!(db.counts(), before_done);
@@ -219,10 +219,10 @@ fn complete_job_moves_a_running_job_to_completed(db: &TestDb) {
     assert_matches!(
         db.store
             .complete_job(&tenant.id, &db.job_in(&tenant.id, JobStatus::Assigned).id),
-        Err(StorageError::InvalidTransition {
+        Err(StorageError::Domain(DomainError::InvalidTransition {
             from: JobStatus::Assigned,
             to: JobStatus::Completed
-        }),
+        })),
         "a job must be started before it completes"
     );
 }
@@ -358,10 +358,10 @@ fn retry_job_when_retries_are_exhausted_is_refused_and_changes_nothing(db: &Test
     db.advance(TimeDelta::seconds(1));
     assert_matches!(
         db.store.retry_job(&tenant.id, &job.id),
-        Err(StorageError::RetriesExhausted {
+        Err(StorageError::Domain(DomainError::RetriesExhausted {
             retry_count: 1,
             max_retries: 1
-        })
+        }))
     );
     assert_unchanged(db, &failed, len);
     assert_eq!(db.counts(), before);
@@ -376,10 +376,10 @@ fn retry_job_when_retries_are_exhausted_is_refused_and_changes_nothing(db: &Test
     let lost = db.move_job(&tenant.id, &never.id, JobStatus::Lost);
     assert_matches!(
         db.store.retry_job(&tenant.id, &never.id),
-        Err(StorageError::RetriesExhausted {
+        Err(StorageError::Domain(DomainError::RetriesExhausted {
             retry_count: 0,
             max_retries: 0
-        })
+        }))
     );
     assert_unchanged(db, &lost, 4);
 }
@@ -398,7 +398,7 @@ fn retry_job_of_a_job_that_did_not_fail_is_an_invalid_transition(db: &TestDb) {
         let len = history_len(db, &job);
         assert_matches!(
             db.store.retry_job(&tenant.id, &job.id),
-            Err(StorageError::InvalidTransition { from: f, to: JobStatus::Pending }) if f == from
+            Err(StorageError::Domain(DomainError::InvalidTransition { from: f, to: JobStatus::Pending })) if f == from
         );
         assert_unchanged(db, &job, len);
     }

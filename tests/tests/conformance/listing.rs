@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jobstore_conformance::{TestDb, assert_matches, backends};
-use jobstore_domain::{Cursor, Job, JobFilter, JobId, JobStatus, NewJob, PageRequest, TenantId};
+use jobstore_domain::{
+    Cursor, DomainError, Job, JobFilter, JobId, JobStatus, NewJob, PageRequest, TenantId,
+};
 use jobstore_storage::{JobRepository, StorageError};
 
 /// Every job a listing gives, page after page of `limit`, checking that pages are full but
@@ -286,7 +288,7 @@ fn list_jobs_refuses_bad_page_sizes_and_cursors(db: &TestDb) {
     for limit in [0, 1001] {
         assert_matches!(
             db.store.list_jobs(&tenant.id, &filter, &PageRequest::first(limit)),
-            Err(StorageError::Validation { ref field, .. }) if field == "limit"
+            Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "limit"
         );
     }
     for cursor in [
@@ -301,7 +303,7 @@ fn list_jobs_refuses_bad_page_sizes_and_cursors(db: &TestDb) {
     ] {
         assert_matches!(
             db.store.list_jobs(&tenant.id, &filter, &PageRequest { limit: 10, after: Some(Cursor::from_text(cursor)) }),
-            Err(StorageError::Validation { ref field, .. }) if field == "cursor",
+            Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "cursor",
             "cursor {cursor:?}"
         );
     }

@@ -16,8 +16,8 @@ use std::sync::Barrier;
 
 use chrono::TimeDelta;
 use jobstore_conformance::{TestDb, backends};
-use jobstore_domain::{Change, JobId, JobStatus, LeaseGrant, NewJob};
-use jobstore_storage::{Entity, JobRepository, StorageError, Store};
+use jobstore_domain::{Change, DomainError, JobId, JobStatus, LeaseGrant, NewJob};
+use jobstore_storage::{Entity, ErrorKind, JobRepository, StorageError, Store};
 
 /// Threads per race.
 const THREADS: usize = 12;
@@ -76,11 +76,18 @@ fn one_winner<T: std::fmt::Debug>(
     for result in results {
         match result {
             Ok(_) => {}
-            Err(StorageError::Conflict {
-                entity: Entity::Job,
-                ..
-            }) => conflicts += 1,
-            Err(StorageError::InvalidTransition { from, to: asked })
+            Err(
+                e @ StorageError::Conflict {
+                    entity: Entity::Job,
+                    id: Some(_),
+                },
+            ) => {
+                // A single job's write names it; a conflict is worth retrying.
+                assert_eq!(e.kind(), ErrorKind::Conflict);
+                assert!(e.is_transient());
+                conflicts += 1;
+            }
+            Err(StorageError::Domain(DomainError::InvalidTransition { from, to: asked }))
                 if *from == winner_status && *asked == to => {}
             Err(other) => panic!("{}: a loser got {other:?}", db.backend),
         }

@@ -3,7 +3,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use jobstore_conformance::{RowCounts, TestDb, assert_matches, backends};
-use jobstore_domain::{JobFilter, JobId, JobStatus, NewJob, NewTenant, PageRequest, TenantId};
+use jobstore_domain::{
+    DomainError, JobFilter, JobId, JobStatus, NewJob, NewTenant, PageRequest, TenantId,
+};
 use jobstore_storage::{Entity, JobRepository, StorageError, TenantRepository};
 
 fn chosen(tenant: &TenantId, id: &str) -> NewJob {
@@ -48,12 +50,12 @@ fn transaction_rolls_back_a_tenant_and_a_job_when_the_closure_fails(db: &TestDb)
         })?;
         tx.create_job(chosen(&tenant.id, "j1"))?;
         tx.create_job(chosen(&outside.id, "j2"))?;
-        Err(StorageError::Validation {
+        Err(StorageError::Domain(DomainError::Validation {
             field: "test".into(),
             reason: "the caller changed its mind".into(),
-        })
+        }))
     });
-    assert_matches!(result, Err(StorageError::Validation { ref field, .. }) if field == "test");
+    assert_matches!(result, Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "test");
     assert_eq!(db.counts(), before);
     assert_matches!(
         db.store.get_tenant(&TenantId::new("inside").expect("id")),
@@ -74,10 +76,10 @@ fn transaction_rolls_back_state_changes_and_their_history(db: &TestDb) {
         tx.cancel_job(&tenant.id, &job.id, "inside")?;
         tx.set_batch_job_name(&tenant.id, &job.id, "b")?;
         tx.purge_tenant(&other.id)?;
-        Err(StorageError::Validation {
+        Err(StorageError::Domain(DomainError::Validation {
             field: "test".into(),
             reason: "undo".into(),
-        })
+        }))
     });
     assert!(result.is_err());
     assert_eq!(db.store.get_job(&tenant.id, &job.id).expect("get"), job);
@@ -149,7 +151,7 @@ fn transaction_survives_a_failing_call_whose_error_is_handled(db: &TestDb) {
             // Refusals of the rules and missing rows.
             assert_matches!(
                 tx.cancel_job(&existing.id, &done.id, "x"),
-                Err(StorageError::InvalidTransition { .. })
+                Err(StorageError::Domain(DomainError::InvalidTransition { .. }))
             );
             assert_matches!(
                 tx.get_job(&tenant.id, &JobId::new("nope").expect("id")),
@@ -160,7 +162,7 @@ fn transaction_survives_a_failing_call_whose_error_is_handled(db: &TestDb) {
                     spec: Some("{".into()),
                     ..NewJob::new(tenant.id.clone())
                 }),
-                Err(StorageError::Validation { .. })
+                Err(StorageError::Domain(DomainError::Validation { .. }))
             );
             // The transaction is still usable, and commits what succeeded.
             tx.create_job(chosen(&tenant.id, "third"))?;

@@ -5,7 +5,9 @@ use std::sync::Barrier;
 
 use chrono::TimeDelta;
 use jobstore_conformance::{TestDb, assert_matches, backends};
-use jobstore_domain::{JobStatus, Lease, LeaseId, NewJob, RetryPolicy, StaleLease, TenantId};
+use jobstore_domain::{
+    DomainError, JobStatus, Lease, LeaseId, NewJob, RetryPolicy, StaleLease, TenantId,
+};
 use jobstore_storage::{
     ClaimRequest, Enqueued, JobRepository, StorageError, Store, WorkerRepository,
 };
@@ -170,7 +172,10 @@ fn claim_refuses_bad_requests_and_writes_nothing(db: &TestDb) {
         ClaimRequest::new("no such queue'; --", "w"),
         ClaimRequest::new("default", ""),
     ] {
-        assert_matches!(db.store.claim(&bad), Err(StorageError::Validation { .. }));
+        assert_matches!(
+            db.store.claim(&bad),
+            Err(StorageError::Domain(DomainError::Validation { .. }))
+        );
     }
     assert_eq!(db.counts(), before);
 }
@@ -315,10 +320,10 @@ fn release_returns_an_unstarted_job_without_using_a_retry(db: &TestDb) {
     db.store.start(&lease).unwrap();
     assert_matches!(
         db.store.release(&lease),
-        Err(StorageError::InvalidTransition {
+        Err(StorageError::Domain(DomainError::InvalidTransition {
             from: JobStatus::Running,
             to: JobStatus::Pending
-        })
+        }))
     );
     assert_eq!(
         db.store.get_job(&tenant.id, &job.id).unwrap().status,
@@ -566,7 +571,7 @@ fn complete_all_refuses_a_job_named_twice(db: &TestDb) {
     let before = db.counts();
     assert_matches!(
         db.store.complete_all(&[lease.clone(), lease.clone()]),
-        Err(StorageError::Validation { .. })
+        Err(StorageError::Domain(DomainError::Validation { .. }))
     );
     assert_eq!(db.counts(), before);
     assert_eq!(
