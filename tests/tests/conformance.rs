@@ -43,6 +43,9 @@ mod races;
 #[path = "conformance/tenants.rs"]
 mod tenants;
 #[cfg(test)]
+#[path = "conformance/tracing.rs"]
+mod tracing;
+#[cfg(test)]
 #[path = "conformance/transactions.rs"]
 mod transactions;
 #[cfg(test)]
