@@ -255,6 +255,32 @@ impl Job {
         Ok(Some(JobUpdate::through(self, steps)))
     }
 
+    /// A worker's heartbeat under `lease`: the lease's deadline moves to `by` from `at`. Refused
+    /// unless the lease is the job's current, live one. It changes no state, so it moves no
+    /// version and leaves no audit record.
+    pub fn extend_lease(
+        &self,
+        lease: &LeaseId,
+        by: TimeDelta,
+        at: DateTime<Utc>,
+    ) -> Result<JobUpdate, DomainError> {
+        let deadline = extended_deadline(at, by)?;
+        self.check_lease(lease, at)?;
+        let job = Job {
+            lease_deadline: Some(deadline),
+            updated_at: at,
+            ..self.clone()
+        };
+        Ok(JobUpdate {
+            tenant_id: self.tenant_id.clone(),
+            job_id: self.id.clone(),
+            expected_version: self.version,
+            changes: JobChanges::between(self, &job),
+            trail: Vec::new(),
+            job,
+        })
+    }
+
     /// A FAILED or LOST job's retry, claimable at once.
     pub fn retry_now(&self, at: DateTime<Utc>) -> Result<JobUpdate, DomainError> {
         self.change(&Change::retry(), at)
@@ -444,6 +470,23 @@ mod tests {
         assert_eq!(update.changes.version_step, 2);
         let final_failure = job.fail(&lease, "exit 1", None, at(5)).unwrap();
         assert_eq!(final_failure.job.status, JobStatus::Failed);
+    }
+
+    #[test]
+    fn a_heartbeat_moves_only_the_deadline() {
+        let job = running();
+        let lease = job.lease_id.clone().unwrap();
+        let update = job
+            .extend_lease(&lease, TimeDelta::seconds(60), at(10))
+            .unwrap();
+        assert_eq!(update.changes.lease_deadline, Some(Some(at(70))));
+        assert_eq!(update.changes.version_step, 0);
+        assert!(update.trail.is_empty() && update.changes.status.is_none());
+        assert!(
+            job.extend_lease(&lease, TimeDelta::seconds(60), at(31))
+                .is_err()
+        );
+        assert!(job.extend_lease(&lease, TimeDelta::zero(), at(10)).is_err());
     }
 
     #[test]

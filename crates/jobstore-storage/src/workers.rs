@@ -9,16 +9,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use jobstore_domain::{
     Change, Job, JobStatus, JobUpdate, Lease, LeaseGrant, check_lease_length, check_limit,
-    extended_deadline, validate_agent, validate_queue,
+    validate_agent, validate_queue,
 };
 
 use crate::{
     ClaimRequest, DbConnection, Entity, Reaped, StorageError, WorkerRepository, dialect,
     jobs::not_found,
-    rows::{JobRow, stored},
+    rows::JobRow,
     schema::jobs,
     store::{Session, Settings},
-    trace::{self, Call},
+    trace::Call,
     writer::{self, Guard, named},
 };
 
@@ -57,37 +57,13 @@ impl<S: Session> WorkerRepository for S {
         lease: &Lease,
         extend_by: TimeDelta,
     ) -> Result<DateTime<Utc>, StorageError> {
-        let call = Call::new("heartbeat").job(&lease.tenant_id, &lease.job_id);
-        self.write(call, |conn, settings| {
-            let now = settings.now();
-            let deadline = extended_deadline(now, extend_by)?;
-            // The hot path: one statement, guarded as `Job::check_lease` decides (held under
-            // this lease, in a leased status, not expired); the job is read only to say why
-            // when nothing matched. A heartbeat moves no version: it changes no state.
-            let changed = diesel::update(
-                jobs::table
-                    .find((lease.tenant_id.as_str(), lease.job_id.as_str()))
-                    .filter(jobs::lease_id.eq(lease.lease_id.as_str()))
-                    .filter(jobs::status.eq_any(JobStatus::LEASED.map(JobStatus::as_str)))
-                    .filter(jobs::lease_deadline.gt(stored(now))),
-            )
-            .set((
-                jobs::lease_deadline.eq(stored(deadline)),
-                jobs::updated_at.eq(stored(now)),
-            ))
-            .execute(conn)?;
-            trace::wrote(changed);
-            if changed == 1 {
-                return Ok(deadline);
-            }
-            let job = any_job(conn, lease)?;
-            job.check_lease(&lease.lease_id, now)
-                .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))?;
-            // The lease was live when read back: it was renewed or changed in between.
-            Err(StorageError::Conflict {
-                entity: Entity::Job,
-                id: Some(format!("{}/{}", lease.tenant_id, lease.job_id)),
-            })
+        report(self, Call::new("heartbeat"), lease, |job, now, _| {
+            job.extend_lease(&lease.lease_id, extend_by, now)
+        })?
+        .lease_deadline
+        .ok_or_else(|| StorageError::Conflict {
+            entity: Entity::Job,
+            id: Some(format!("{}/{}", lease.tenant_id, lease.job_id)),
         })
     }
 

@@ -52,7 +52,7 @@ const BAD_IDS: &[&str] = &[
 fn assert_validation<T: std::fmt::Debug>(result: Result<T, StorageError>, expected: &str) {
     assert_matches!(
         result,
-        Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == expected,
+        Err(StorageError::Domain(DomainError::Validation { field, .. })) if field == expected,
         "expected a validation error on {expected}"
     );
 }
@@ -962,7 +962,10 @@ fn times_outside_years_1000_to_9999_are_validation_errors_and_write_nothing(db: 
             .map(|p| p.items.len());
         assert_matches!(
             created,
-            Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "not_before",
+            Err(StorageError::Domain(DomainError::Validation {
+                field: "not_before",
+                ..
+            })),
             "{}: not_before {at}; the listing then gives {listing:?}",
             db.backend
         );

@@ -239,8 +239,15 @@ fn create_jobs_with_one_invalid_job_writes_nothing(db: &TestDb) {
         ..new_job(&tenant.id, "bad")
     };
     assert_matches!(
-        db.store.create_jobs(vec![new_job(&tenant.id, "j1"), bad, new_job(&tenant.id, "j2")]),
-        Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "spec"
+        db.store.create_jobs(vec![
+            new_job(&tenant.id, "j1"),
+            bad,
+            new_job(&tenant.id, "j2")
+        ]),
+        Err(StorageError::Domain(DomainError::Validation {
+            field: "spec",
+            ..
+        }))
     );
     assert_eq!(db.counts(), before);
 }
@@ -482,7 +489,10 @@ fn set_batch_job_name_refuses_an_empty_name_and_an_unknown_job(db: &TestDb) {
     let job = db.job(&tenant.id);
     assert_matches!(
         db.store.set_batch_job_name(&tenant.id, &job.id, ""),
-        Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "batch_job_name"
+        Err(StorageError::Domain(DomainError::Validation {
+            field: "batch_job_name",
+            ..
+        }))
     );
     assert_matches!(
         db.store
@@ -502,7 +512,10 @@ fn soft_delete_job_refuses_unfinished_jobs_and_changes_nothing(db: &TestDb) {
         let history = db.store.job_history(&tenant.id, &job.id).expect("history");
         assert_matches!(
             db.store.soft_delete_job(&tenant.id, &job.id),
-            Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "status",
+            Err(StorageError::Domain(DomainError::Validation {
+                field: "status",
+                ..
+            })),
             "soft delete of a {status} job"
         );
         assert_eq!(db.store.get_job(&tenant.id, &job.id).expect("get"), job);

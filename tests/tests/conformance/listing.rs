@@ -287,8 +287,12 @@ fn list_jobs_refuses_bad_page_sizes_and_cursors(db: &TestDb) {
     let filter = JobFilter::default();
     for limit in [0, 1001] {
         assert_matches!(
-            db.store.list_jobs(&tenant.id, &filter, &PageRequest::first(limit)),
-            Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "limit"
+            db.store
+                .list_jobs(&tenant.id, &filter, &PageRequest::first(limit)),
+            Err(StorageError::Domain(DomainError::Validation {
+                field: "limit",
+                ..
+            }))
         );
     }
     for cursor in [
@@ -302,8 +306,18 @@ fn list_jobs_refuses_bad_page_sizes_and_cursors(db: &TestDb) {
         "1/'; DROP TABLE jobs; --",
     ] {
         assert_matches!(
-            db.store.list_jobs(&tenant.id, &filter, &PageRequest { limit: 10, after: Some(Cursor::from_text(cursor)) }),
-            Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "cursor",
+            db.store.list_jobs(
+                &tenant.id,
+                &filter,
+                &PageRequest {
+                    limit: 10,
+                    after: Some(Cursor::from_text(cursor))
+                }
+            ),
+            Err(StorageError::Domain(DomainError::Validation {
+                field: "cursor",
+                ..
+            })),
             "cursor {cursor:?}"
         );
     }

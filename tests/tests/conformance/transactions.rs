@@ -51,11 +51,17 @@ fn transaction_rolls_back_a_tenant_and_a_job_when_the_closure_fails(db: &TestDb)
         tx.create_job(chosen(&tenant.id, "j1"))?;
         tx.create_job(chosen(&outside.id, "j2"))?;
         Err(StorageError::Domain(DomainError::Validation {
-            field: "test".into(),
+            field: "test",
             reason: "the caller changed its mind".into(),
         }))
     });
-    assert_matches!(result, Err(StorageError::Domain(DomainError::Validation { ref field, .. })) if *field == "test");
+    assert_matches!(
+        result,
+        Err(StorageError::Domain(DomainError::Validation {
+            field: "test",
+            ..
+        }))
+    );
     assert_eq!(db.counts(), before);
     assert_matches!(
         db.store.get_tenant(&TenantId::new("inside").expect("id")),
@@ -77,7 +83,7 @@ fn transaction_rolls_back_state_changes_and_their_history(db: &TestDb) {
         tx.set_batch_job_name(&tenant.id, &job.id, "b")?;
         tx.purge_tenant(&other.id)?;
         Err(StorageError::Domain(DomainError::Validation {
-            field: "test".into(),
+            field: "test",
             reason: "undo".into(),
         }))
     });
