@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr};
 
 use crate::{DomainError, error::invalid};
 
-/// The longest id the schema stores (a UUID's 36 characters, as in the seeds' schemas).
+/// The longest id the schema stores (a UUID's 36 characters, as in the schemas of the systems jobstore replaces).
 pub const MAX_ID_LEN: usize = 36;
 
 macro_rules! id_type {

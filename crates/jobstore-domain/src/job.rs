@@ -1,4 +1,4 @@
-//! Jobs: the union of the seeds' job fields, how a new job is checked, and its output location.
+//! Jobs: the union of the job fields of the systems jobstore replaces, how a new job is checked, and its output location.
 
 use chrono::{DateTime, Utc};
 
@@ -126,7 +126,7 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// A job for `tenant_id` with every optional field empty and the defaults of the seeds.
+    /// A job for `tenant_id` with every optional field empty and the defaults of the systems jobstore replaces.
     pub fn new(tenant_id: TenantId) -> Self {
         Self {
             tenant_id,

@@ -11,22 +11,22 @@ use crate::DomainError;
 ///
 /// assert!(JobStatus::Pending.can_transition_to(JobStatus::Assigned));
 /// assert!(!JobStatus::Completed.can_transition_to(JobStatus::Pending));
-/// // The seeds' other spellings parse to the canonical statuses.
+/// // The spellings of the systems jobstore replaces parse to the canonical statuses.
 /// assert_eq!("SUCCEEDED".parse::<JobStatus>().unwrap(), JobStatus::Completed);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobStatus {
     /// Waiting to be claimed (from its not-before time on).
     Pending,
-    /// Given to a worker (claimed); the seeds' SCHEDULED.
+    /// Given to a worker (claimed); SCHEDULED elsewhere.
     Assigned,
     /// The worker has started it.
     Running,
-    /// Finished successfully; final. The seeds' SUCCEEDED.
+    /// Finished successfully; final. SUCCEEDED elsewhere.
     Completed,
     /// Finished with an error; final once its retries are used up.
     Failed,
-    /// Cancelled by a user or the system; final. The seeds' CANCELED.
+    /// Cancelled by a user or the system; final. CANCELED elsewhere.
     Cancelled,
     /// Its lease expired without a report; final once its retries are used up.
     Lost,
@@ -127,7 +127,7 @@ impl fmt::Display for JobStatus {
 impl FromStr for JobStatus {
     type Err = DomainError;
 
-    /// Parses the canonical spellings and the seeds' others (SCHEDULED, SUCCEEDED, CANCELED),
+    /// Parses the canonical spellings and those of the systems jobstore replaces (SCHEDULED, SUCCEEDED, CANCELED),
     /// in any letter case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const SPELLINGS: [(&str, JobStatus); 10] = [
@@ -154,7 +154,7 @@ impl FromStr for JobStatus {
 mod tests {
     use super::JobStatus::{self, *};
 
-    /// The edges of DESIGN.md's diagram, plus a worker's release (ASSIGNED -> PENDING).
+    /// The edges of the state machine (docs/state-machine.md), a worker's release (ASSIGNED -> PENDING) among them.
     const EDGES: [(JobStatus, JobStatus); 13] = [
         (Pending, Assigned),
         (Pending, Cancelled),
