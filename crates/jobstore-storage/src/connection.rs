@@ -80,7 +80,9 @@ impl Pooled {
         f: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
         match f(&mut self.conn) {
-            Err(StorageError::Database(source)) if self.conn.ping().is_err() => {
+            Err(StorageError::Database(source))
+                if !is_classified(&source) && self.conn.ping().is_err() =>
+            {
                 self.lost = true;
                 Err(StorageError::ConnectionLost { source })
             }
@@ -90,6 +92,17 @@ impl Pooled {
             }
             other => other,
         }
+    }
+}
+
+/// Whether diesel already says what an error means (a constraint, a row not found): such an
+/// error came from a live connection.
+fn is_classified(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::NotFound => true,
+        Error::DatabaseError(kind, _) => !matches!(kind, DatabaseErrorKind::Unknown),
+        _ => false,
     }
 }
 

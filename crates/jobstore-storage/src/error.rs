@@ -60,12 +60,13 @@ pub enum StorageError {
     },
     /// A record with this id, or this unique value (an OAuth identity, a job's unique key),
     /// already exists.
-    #[error("{entity} {id} already exists")]
+    #[error("{entity}{} already exists", id.as_deref().map(|id| format!(" {id}")).unwrap_or_default())]
     AlreadyExists {
         /// What was being written.
         entity: Entity,
-        /// What collided: the record's id, or the unique value.
-        id: String,
+        /// What collided: the record's id, or the unique value; `None` when a batch does not
+        /// say which of its rows.
+        id: Option<String>,
         /// The database's refusal, when the database found it.
         #[source]
         source: Option<DieselError>,
@@ -259,14 +260,15 @@ impl StorageError {
         }
     }
 
-    /// Names what a unique index refused, when the caller knows what it wrote.
-    pub(crate) fn already_exists(self, entity: Entity, id: impl std::fmt::Display) -> Self {
+    /// Names what a unique index refused: `entity`, and `id` when the caller knows which
+    /// record collided.
+    pub(crate) fn already_exists(self, entity: Entity, id: Option<String>) -> Self {
         match self {
             StorageError::Database(
                 source @ DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _),
             ) => StorageError::AlreadyExists {
                 entity,
-                id: id.to_string(),
+                id,
                 source: Some(source),
             },
             other => other,
@@ -331,9 +333,9 @@ mod tests {
         let bare = StorageError::from(unique());
         assert!(matches!(bare, StorageError::Database(_)));
         assert_eq!(bare.kind(), ErrorKind::AlreadyExists);
-        let named = StorageError::from(unique()).already_exists(Entity::Tenant, "t1");
+        let named = StorageError::from(unique()).already_exists(Entity::Tenant, Some("t1".into()));
         assert!(
-            matches!(named, StorageError::AlreadyExists { entity: Entity::Tenant, ref id, source: Some(_) } if id == "t1")
+            matches!(named, StorageError::AlreadyExists { entity: Entity::Tenant, id: Some(ref id), source: Some(_) } if id == "t1")
         );
     }
 

@@ -24,12 +24,12 @@ impl<S: Session> JobRepository for S {
             Enqueued::Created(job) => Ok(job),
             Enqueued::Duplicate(existing) => Err(StorageError::AlreadyExists {
                 entity: Entity::Job,
-                id: format!(
+                id: Some(format!(
                     "{}/{} with unique key {:?}",
                     existing.tenant_id,
                     existing.id,
                     existing.unique_key.unwrap_or_default()
-                ),
+                )),
                 source: None,
             }),
         }
@@ -39,8 +39,7 @@ impl<S: Session> JobRepository for S {
         self.write(Call::new("create_jobs"), |conn, settings| {
             let jobs = build_jobs(new, settings)?;
             ensure_live_tenants(conn, jobs.iter().map(|j| &j.tenant_id))?;
-            writer::insert_jobs(conn, &jobs)
-                .map_err(|e| e.already_exists(Entity::Job, "in the batch"))?;
+            writer::insert_jobs(conn, &jobs).map_err(|e| e.already_exists(Entity::Job, None))?;
             Ok(jobs)
         })
     }
@@ -235,7 +234,10 @@ fn insert_one(conn: &mut DbConnection, job: Job) -> Result<Enqueued, StorageErro
         Err(e) if e.kind() == crate::ErrorKind::AlreadyExists => {
             match unfinished_with_key(conn, &job)? {
                 Some(existing) => Ok(Enqueued::Duplicate(existing)),
-                None => Err(e.already_exists(Entity::Job, format!("{}/{}", job.tenant_id, job.id))),
+                None => {
+                    Err(e
+                        .already_exists(Entity::Job, Some(format!("{}/{}", job.tenant_id, job.id))))
+                }
             }
         }
         Err(e) => Err(e),

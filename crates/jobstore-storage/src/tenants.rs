@@ -21,7 +21,10 @@ impl<S: Session> TenantRepository for S {
             let inserted = diesel::insert_into(tenants::table)
                 .values(TenantRow::from(&tenant))
                 .execute(conn)
-                .map_err(|e| StorageError::from(e).already_exists(Entity::Tenant, &tenant.id))?;
+                .map_err(|e| {
+                    StorageError::from(e)
+                        .already_exists(Entity::Tenant, Some(tenant.id.to_string()))
+                })?;
             trace::wrote(inserted);
             Ok(tenant)
         })
@@ -166,7 +169,7 @@ fn store_tenant(
             || after.id.to_string(),
             |o| format!("with OAuth identity {}/{}", o.provider, o.user_id),
         );
-        StorageError::from(e).already_exists(Entity::Tenant, collided)
+        StorageError::from(e).already_exists(Entity::Tenant, Some(collided))
     })?;
     trace::wrote(changed);
     if changed == 0 {
@@ -212,7 +215,10 @@ fn ensure_oauth_free(conn: &mut DbConnection, tenant: &Tenant) -> Result<(), Sto
     match holder {
         Some(_) => Err(StorageError::AlreadyExists {
             entity: Entity::Tenant,
-            id: format!("with OAuth identity {}/{}", oauth.provider, oauth.user_id),
+            id: Some(format!(
+                "with OAuth identity {}/{}",
+                oauth.provider, oauth.user_id
+            )),
             source: None,
         }),
         None => Ok(()),

@@ -124,7 +124,9 @@ fn update_alike(
         ))
         .execute(conn)
         .map_err(|e| match updates {
-            [one] => StorageError::from(e).already_exists(Entity::Job, unique_key_of(&one.job)),
+            [one] => {
+                StorageError::from(e).already_exists(Entity::Job, Some(unique_key_of(&one.job)))
+            }
             _ => StorageError::from(e),
         })?;
     if changed != updates.len() {

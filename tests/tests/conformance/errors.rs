@@ -35,7 +35,7 @@ fn already_exists_names_the_tenant_and_keeps_the_databases_refusal(db: &TestDb) 
     let error = db.store.create_tenant(new()).expect_err("second");
     assert_eq!(error.kind(), ErrorKind::AlreadyExists);
     assert!(!error.is_transient());
-    assert_matches!(error, StorageError::AlreadyExists { entity: Entity::Tenant, ref id, source: Some(_) } if id == "twice");
+    assert_matches!(error, StorageError::AlreadyExists { entity: Entity::Tenant, id: Some(ref id), source: Some(_) } if id == "twice");
     assert!(error.source().is_some(), "the database's error is kept");
 }
 

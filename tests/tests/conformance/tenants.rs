@@ -448,7 +448,7 @@ fn create_tenant_with_an_id_in_use_is_already_exists_and_changes_nothing(db: &Te
     db.advance(TimeDelta::seconds(1));
     assert_matches!(
         db.store.create_tenant(NewTenant { id: Some(tenant_id("acme")), ..NewTenant::named("Second") }),
-        Err(StorageError::AlreadyExists { entity: Entity::Tenant, ref id, .. }) if id.contains("acme")
+        Err(StorageError::AlreadyExists { entity: Entity::Tenant, id: Some(ref id), .. }) if id.contains("acme")
     );
     assert_eq!(db.store.get_tenant(&first.id).expect("get"), first);
     assert_eq!(db.counts().tenants, 1);
