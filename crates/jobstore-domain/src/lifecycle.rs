@@ -293,6 +293,12 @@ impl Job {
         }
     }
 
+    /// Whether a worker may claim the job at `at`: PENDING, its not-before time passed, and not
+    /// soft-deleted (the claim's query picks candidates by the same test, for its index).
+    pub fn is_claimable(&self, at: DateTime<Utc>) -> bool {
+        self.status == JobStatus::Pending && self.not_before <= at && self.deleted_at.is_none()
+    }
+
     /// Whether a worker's lease on the job ran out by `at` (the reaper's test).
     pub fn lease_expired(&self, at: DateTime<Utc>) -> bool {
         self.status.is_leased() && self.lease_deadline.is_some_and(|deadline| deadline <= at)

@@ -66,6 +66,41 @@ impl JobChanges {
         fn diff<T: PartialEq + Clone>(before: &T, after: &T) -> Option<T> {
             (before != after).then(|| after.clone())
         }
+        // Every field named, so that a new field of `Job` must be placed here or in the list of
+        // those kept for life.
+        let Job {
+            tenant_id: _,
+            id: _,
+            image_uri: _,
+            commands: _,
+            spec: _,
+            input_bucket: _,
+            input_key: _,
+            output_bucket: _,
+            max_retries: _,
+            retry_policy: _,
+            queue: _,
+            priority: _,
+            unique_key: _,
+            created_at: _,
+            status: _,
+            output_key: _,
+            output_prefix: _,
+            attempt: _,
+            retry_count: _,
+            not_before: _,
+            assigned_agent: _,
+            lease_id: _,
+            lease_deadline: _,
+            batch_job_name: _,
+            error_message: _,
+            version: _,
+            updated_at: _,
+            scheduled_at: _,
+            started_at: _,
+            completed_at: _,
+            deleted_at: _,
+        } = after;
         JobChanges {
             status: diff(&before.status, &after.status),
             attempt: diff(&before.attempt, &after.attempt),
@@ -170,13 +205,19 @@ impl Job {
     }
 
     /// A worker's claim: PENDING to ASSIGNED under `lease`, and on to RUNNING when `start`,
-    /// with the worker as the actor.
+    /// with the worker as the actor. Refused unless the job [is claimable](Job::is_claimable).
     pub fn claim(
         &self,
         lease: &LeaseGrant,
         start: bool,
         at: DateTime<Utc>,
     ) -> Result<JobUpdate, DomainError> {
+        if self.status == JobStatus::Pending && !self.is_claimable(at) {
+            return Err(invalid(
+                "not_before",
+                format!("job {} is not claimable at {at}", self.id),
+            ));
+        }
         let assigned = self.apply(
             &Change::to(JobStatus::Assigned)
                 .actor(lease.agent.as_str())
@@ -415,6 +456,24 @@ mod tests {
         );
         assert_eq!(changes.version_step, 1);
         assert_eq!(update.trail[0].actor.as_deref(), Some("w1"));
+    }
+
+    #[test]
+    fn only_claimable_jobs_are_claimed() {
+        let lease = LeaseGrant::new("w1", at(1), TimeDelta::seconds(30));
+        let later = NewJob {
+            not_before: Some(at(60)),
+            ..NewJob::new(TenantId::new("t1").unwrap())
+        }
+        .into_job(at(0))
+        .unwrap();
+        assert!(!later.is_claimable(at(1)) && later.is_claimable(at(60)));
+        assert!(later.claim(&lease, false, at(1)).is_err());
+        let deleted = Job {
+            deleted_at: Some(at(0)),
+            ..pending()
+        };
+        assert!(deleted.claim(&lease, false, at(1)).is_err());
     }
 
     #[test]

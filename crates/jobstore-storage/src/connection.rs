@@ -95,13 +95,23 @@ impl Pooled {
     }
 }
 
-/// Whether diesel already says what an error means (a constraint, a row not found): such an
-/// error came from a live connection.
+/// Whether the database answered the statement (a constraint refused it, no row was found):
+/// such an error came from a live connection.
 fn is_classified(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match error {
         Error::NotFound => true,
-        Error::DatabaseError(kind, _) => !matches!(kind, DatabaseErrorKind::Unknown),
+        Error::DatabaseError(kind, _) => matches!(
+            kind,
+            DatabaseErrorKind::UniqueViolation
+                | DatabaseErrorKind::ForeignKeyViolation
+                | DatabaseErrorKind::NotNullViolation
+                | DatabaseErrorKind::CheckViolation
+                | DatabaseErrorKind::RestrictViolation
+                | DatabaseErrorKind::ExclusionViolation
+                | DatabaseErrorKind::SerializationFailure
+                | DatabaseErrorKind::ReadOnlyTransaction
+        ),
         _ => false,
     }
 }

@@ -224,6 +224,23 @@ pub(crate) fn lock_live_tenants(conn: &mut DbConnection, ids: &[&str]) -> QueryR
     }
 }
 
+/// Reads and locks the live jobs of a tenant being soft-deleted, so that no report moves one
+/// of them between the read and the write that hides it.
+pub(crate) fn lock_tenant_jobs(conn: &mut DbConnection, tenant: &str) -> QueryResult<Vec<JobRow>> {
+    let live = jobs::table
+        .filter(jobs::tenant_id.eq(tenant))
+        .filter(jobs::deleted_at.is_null())
+        .order(jobs::job_id);
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => live.select(JobRow::as_select()).for_no_key_update().load(c),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => live.select(JobRow::as_select()).for_update().load(c),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => live.select(JobRow::as_select()).load(c),
+    }
+}
+
 /// Inserts job rows in one statement.
 pub(crate) fn insert_jobs(conn: &mut DbConnection, rows: &[JobRow]) -> QueryResult<usize> {
     with_inner!(conn, |c| diesel::insert_into(jobs::table)
@@ -244,7 +261,8 @@ pub(crate) fn insert_transitions(
 /// Whether a database error that diesel leaves unclassified means "busy, try again": SQLite's
 /// `SQLITE_BUSY`/`SQLITE_LOCKED` (diesel keeps only their text, which SQLite fixes), and
 /// MySQL's lock wait timeout (1205) and PostgreSQL's deadlock and lock timeout, by their
-/// standard messages.
+/// English messages (diesel does not expose the codes; a server set to another language
+/// reports these as `Other`).
 pub(crate) fn is_busy(message: &str) -> bool {
     const BUSY: [&str; 5] = [
         "database is locked",

@@ -226,7 +226,8 @@ impl StorageError {
             | StorageError::Connect { .. }
             | StorageError::Session { .. }
             | StorageError::Pool { .. } => ErrorKind::Unavailable,
-            StorageError::CorruptRow { .. } => ErrorKind::Corrupt,
+            StorageError::CorruptRow { .. }
+            | StorageError::Database(DieselError::DeserializationError(_)) => ErrorKind::Corrupt,
             StorageError::Database(DieselError::DatabaseError(kind, _)) => match kind {
                 DatabaseErrorKind::UniqueViolation => ErrorKind::AlreadyExists,
                 DatabaseErrorKind::ForeignKeyViolation => ErrorKind::ForeignKey,

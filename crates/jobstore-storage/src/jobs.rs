@@ -20,7 +20,7 @@ use crate::{
 
 impl<S: Session> JobRepository for S {
     fn create_job(&self, new: NewJob) -> Result<Job, StorageError> {
-        match self.enqueue(new)? {
+        match enqueue(self, Call::new("create_job"), new)? {
             Enqueued::Created(job) => Ok(job),
             Enqueued::Duplicate(existing) => Err(StorageError::AlreadyExists {
                 entity: Entity::Job,
@@ -45,12 +45,7 @@ impl<S: Session> JobRepository for S {
     }
 
     fn enqueue(&self, new: NewJob) -> Result<Enqueued, StorageError> {
-        let tenant = new.tenant_id.clone();
-        self.write(Call::new("enqueue").tenant(&tenant), |conn, settings| {
-            let job = build_jobs(vec![new], settings)?.remove(0);
-            ensure_live_tenants(conn, [&job.tenant_id])?;
-            insert_one(conn, job)
-        })
+        enqueue(self, Call::new("enqueue"), new)
     }
 
     fn get_job(&self, tenant: &TenantId, job: &JobId) -> Result<Job, StorageError> {
@@ -65,15 +60,15 @@ impl<S: Session> JobRepository for S {
         filter: &JobFilter,
         page: &PageRequest,
     ) -> Result<Page<Job>, StorageError> {
-        page.validate()?;
-        for at in [filter.created_from, filter.created_before]
-            .into_iter()
-            .flatten()
-        {
-            jobstore_domain::check_time("created_at", at)?;
-        }
-        let after = page.after.as_ref().map(Cursor::job).transpose()?;
         self.read(Call::new("list_jobs").tenant(tenant), |conn, _| {
+            page.validate()?;
+            for at in [filter.created_from, filter.created_before]
+                .into_iter()
+                .flatten()
+            {
+                jobstore_domain::check_time("created_at", at)?;
+            }
+            let after = page.after.as_ref().map(Cursor::job).transpose()?;
             let mut query = jobs::table
                 .filter(jobs::tenant_id.eq(tenant.as_str()))
                 .filter(jobs::deleted_at.is_null())
@@ -187,6 +182,16 @@ impl<S: Session> JobRepository for S {
                 .collect()
         })
     }
+}
+
+/// Creates a job unless an unfinished one of its tenant holds its unique key.
+fn enqueue<S: Session>(session: &S, call: Call<'_>, new: NewJob) -> Result<Enqueued, StorageError> {
+    let tenant = new.tenant_id.clone();
+    session.write(call.tenant(&tenant), |conn, settings| {
+        let job = build_jobs(vec![new], settings)?.remove(0);
+        ensure_live_tenants(conn, [&job.tenant_id])?;
+        insert_one(conn, job)
+    })
 }
 
 /// Reads a live job of `tenant`, lets the domain decide its update at the store's time, and

@@ -6,8 +6,8 @@ use jobstore_domain::{Job, NewTenant, Page, PageRequest, Tenant, TenantId, Tenan
 
 use crate::{
     DbConnection, Entity, StorageError, TenantRepository, dialect,
-    rows::{JobRow, TenantRow, stored},
-    schema::{jobs, tenants},
+    rows::{TenantRow, stored},
+    schema::tenants,
     store::Session,
     trace::{self, Call},
     writer::{self, Guard},
@@ -44,10 +44,10 @@ impl<S: Session> TenantRepository for S {
         // No stored identity has surrounding whitespace (MySQL would ignore trailing spaces)
         // or a NUL (PostgreSQL refuses one in text): such a lookup finds nothing, everywhere.
         let storable = |s: &str| s.trim() == s && !s.contains('\0');
-        if !(storable(provider) && storable(user_id)) {
-            return Ok(None);
-        }
         self.read(Call::new("find_tenant_by_oauth"), |conn, _| {
+            if !(storable(provider) && storable(user_id)) {
+                return Ok(None);
+            }
             tenants::table
                 .filter(tenants::oauth_provider.eq(provider))
                 .filter(tenants::oauth_user_id.eq(user_id))
@@ -61,9 +61,9 @@ impl<S: Session> TenantRepository for S {
     }
 
     fn list_tenants(&self, page: &PageRequest) -> Result<Page<Tenant>, StorageError> {
-        page.validate()?;
-        let after = page.after.as_ref().map(|c| c.tenant()).transpose()?;
         self.read(Call::new("list_tenants"), |conn, _| {
+            page.validate()?;
+            let after = page.after.as_ref().map(|c| c.tenant()).transpose()?;
             let mut query = tenants::table
                 .filter(tenants::deleted_at.is_null())
                 .order(tenants::tenant_id)
@@ -107,11 +107,7 @@ impl<S: Session> TenantRepository for S {
                 store_tenant(conn, &before, &before.soft_deleted(now))?;
                 // Its jobs go with it, so that no read or claim finds them: each one hidden as the
                 // domain says, with its audit record.
-                let live_jobs: Vec<Job> = jobs::table
-                    .filter(jobs::tenant_id.eq(id.as_str()))
-                    .filter(jobs::deleted_at.is_null())
-                    .select(JobRow::as_select())
-                    .load(conn)?
+                let live_jobs: Vec<Job> = dialect::lock_tenant_jobs(conn, id.as_str())?
                     .into_iter()
                     .map(Job::try_from)
                     .collect::<Result<_, _>>()?;

@@ -5,14 +5,14 @@
 //! - Span `jobstore` (target `jobstore`, level DEBUG) per call, with fields `op` (the method),
 //!   `backend`, `tenant` and `job` where the call names them, `rows` (rows written), `outcome`
 //!   (`ok` or `error`) and `error_kind` (see [`crate::ErrorKind`]).
-//! - Event per statement (target `jobstore::sql`, level DEBUG): its SQL and binds, how long it
-//!   took in microseconds, and its error if it failed.
+//! - Event per statement (target `jobstore::sql`, level DEBUG): its SQL (not the bound values,
+//!   which may be personal data), how long it took in microseconds, and its error if it failed.
 
-use std::time::Instant;
+use std::{cell::Cell, time::Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use jobstore_domain::{JobId, TenantId};
-use tracing::{Span, field::Empty};
+use tracing::field::Empty;
 
 use crate::{Backend, StorageError};
 
@@ -68,7 +68,13 @@ impl<'a> Call<'a> {
             outcome = Empty,
             error_kind = Empty,
         );
+        // Rows written by this call; a call made inside it (in a transaction) adds to its own
+        // and then to this one's.
+        let outer = ROWS.replace(0);
         let result = span.in_scope(f);
+        let rows = ROWS.replace(0);
+        ROWS.set(outer + rows);
+        span.record("rows", rows);
         match &result {
             Ok(_) => span.record("outcome", "ok"),
             Err(e) => span
@@ -79,9 +85,14 @@ impl<'a> Call<'a> {
     }
 }
 
+thread_local! {
+    /// The rows the current call has written so far.
+    static ROWS: Cell<usize> = const { Cell::new(0) };
+}
+
 /// Adds `rows` to the rows the current call wrote.
 pub(crate) fn wrote(rows: usize) {
-    Span::current().record("rows", rows);
+    ROWS.set(ROWS.get() + rows);
 }
 
 /// Logs every statement a connection runs, with its time.
@@ -99,10 +110,16 @@ impl Instrumentation for StatementLog {
                     .started
                     .take()
                     .map_or(0, |started| started.elapsed().as_micros());
+                if !tracing::enabled!(target: "jobstore::sql", tracing::Level::DEBUG) {
+                    return;
+                }
+                // The SQL only: bound values may be personal data (e-mail addresses, ...).
+                let text = query.to_string();
+                let sql = text.split(" -- binds: ").next().unwrap_or_default();
                 match error {
-                    None => tracing::debug!(target: "jobstore::sql", micros, "{query}"),
+                    None => tracing::debug!(target: "jobstore::sql", micros, "{sql}"),
                     Some(error) => {
-                        tracing::debug!(target: "jobstore::sql", micros, %error, "{query}")
+                        tracing::debug!(target: "jobstore::sql", micros, %error, "{sql}")
                     }
                 }
             }

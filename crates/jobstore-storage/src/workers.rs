@@ -24,18 +24,22 @@ use crate::{
 
 impl<S: Session> WorkerRepository for S {
     fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>, StorageError> {
-        validate_queue(&request.queue)?;
-        validate_agent(&request.agent)?;
-        check_limit(request.limit)?;
-        check_lease_length("lease_for", request.lease_for)?;
         self.write(Call::new("claim"), |conn, settings| {
+            validate_queue(&request.queue)?;
+            validate_agent(&request.agent)?;
+            check_limit(request.limit)?;
+            check_lease_length("lease_for", request.lease_for)?;
             let now = settings.now();
-            let candidates = rows_to_jobs(dialect::lock_claimable(
+            // The query picks candidates by the claim test, for its index; the domain decides.
+            let candidates: Vec<Job> = rows_to_jobs(dialect::lock_claimable(
                 conn,
                 &request.queue,
                 now,
                 request.limit,
-            )?)?;
+            )?)?
+            .into_iter()
+            .filter(|job| job.is_claimable(now))
+            .collect();
             if candidates.is_empty() {
                 return Ok(Vec::new());
             }
@@ -57,13 +61,32 @@ impl<S: Session> WorkerRepository for S {
         lease: &Lease,
         extend_by: TimeDelta,
     ) -> Result<DateTime<Utc>, StorageError> {
-        report(self, Call::new("heartbeat"), lease, |job, now, _| {
-            job.extend_lease(&lease.lease_id, extend_by, now)
-        })?
-        .lease_deadline
-        .ok_or_else(|| StorageError::Conflict {
-            entity: Entity::Job,
-            id: Some(format!("{}/{}", lease.tenant_id, lease.job_id)),
+        let call = Call::new("heartbeat").job(&lease.tenant_id, &lease.job_id);
+        self.write(call, |conn, settings| {
+            let now = settings.now();
+            // A heartbeat only needs the lease to be live: when another write (the worker's own
+            // start on another thread, a rename) moved the version in between, read and decide
+            // again rather than fail a worker whose lease is fine.
+            let mut attempts = 0;
+            loop {
+                let before = any_job(conn, lease)?;
+                let update = before
+                    .extend_lease(&lease.lease_id, extend_by, now)
+                    .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))?;
+                match writer::store(conn, std::slice::from_ref(&update), Guard::Version) {
+                    Err(StorageError::Conflict { .. }) if attempts < 3 => attempts += 1,
+                    Err(e) => return Err(e),
+                    Ok(()) => {
+                        return update
+                            .job
+                            .lease_deadline
+                            .ok_or_else(|| StorageError::Conflict {
+                                entity: Entity::Job,
+                                id: Some(format!("{}/{}", lease.tenant_id, lease.job_id)),
+                            });
+                    }
+                }
+            }
         })
     }
 
@@ -80,21 +103,21 @@ impl<S: Session> WorkerRepository for S {
     }
 
     fn complete_all(&self, leases: &[Lease]) -> Result<Vec<Job>, StorageError> {
-        check_limit(u32::try_from(leases.len()).unwrap_or(u32::MAX).max(1))?;
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut named_jobs: Vec<_> = leases.iter().map(|l| (&l.tenant_id, &l.job_id)).collect();
-        named_jobs.sort_unstable();
-        named_jobs.dedup();
-        if named_jobs.len() != leases.len() {
-            return Err(jobstore_domain::DomainError::Validation {
-                field: "leases",
-                reason: "name a job more than once".to_owned(),
-            }
-            .into());
-        }
         self.write(Call::new("complete_all"), |conn, settings| {
+            check_limit(u32::try_from(leases.len()).unwrap_or(u32::MAX).max(1))?;
+            if leases.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut named_jobs: Vec<_> = leases.iter().map(|l| (&l.tenant_id, &l.job_id)).collect();
+            named_jobs.sort_unstable();
+            named_jobs.dedup();
+            if named_jobs.len() != leases.len() {
+                return Err(jobstore_domain::DomainError::Validation {
+                    field: "leases",
+                    reason: "name a job more than once".to_owned(),
+                }
+                .into());
+            }
             let now = settings.now();
             let held = rows_to_jobs(
                 jobs::table
@@ -134,21 +157,18 @@ impl<S: Session> WorkerRepository for S {
     }
 
     fn reap(&self, limit: u32) -> Result<Reaped, StorageError> {
-        check_limit(limit)?;
         self.write(Call::new("reap"), |conn, settings| {
+            check_limit(limit)?;
             let now = settings.now();
             let mut reaped = Reaped::default();
             for job in rows_to_jobs(dialect::lock_expired(conn, now, limit)?)? {
                 let Some(update) = job.reap(&settings.retry_policy(&job), now)? else {
                     continue;
                 };
-                // Guarded by the expired deadline too: a lease renewed meanwhile is left alone,
-                // and so is a job another process changed first.
-                match writer::store(
-                    conn,
-                    std::slice::from_ref(&update),
-                    Guard::LeaseExpiredBy(now),
-                ) {
+                // Guarded by the deadline it read too: a lease renewed meanwhile (a heartbeat
+                // moves no version) is left alone, and so is a job another process changed.
+                let guard = Guard::VersionAndDeadline(job.lease_deadline);
+                match writer::store(conn, std::slice::from_ref(&update), guard) {
                     Ok(()) => {
                         let outcome = match update.job.status {
                             JobStatus::Pending => &mut reaped.retried,

@@ -32,9 +32,9 @@ const CHUNK: usize = 500;
 pub(crate) enum Guard {
     /// Only the version.
     Version,
-    /// The version, and a lease that ran out by this time: the reaper's guard, since a
+    /// The version, and the lease deadline as it was read: the reaper's guard, since a
     /// heartbeat extends a lease without moving the version.
-    LeaseExpiredBy(DateTime<Utc>),
+    VersionAndDeadline(Option<DateTime<Utc>>),
 }
 
 /// Inserts one job and its creation record. A unique violation is returned as the database
@@ -113,8 +113,11 @@ fn update_alike(
             })
             .collect(),
     );
-    if let Guard::LeaseExpiredBy(at) = guard {
-        target = Box::new(target.and(jobs::lease_deadline.le(stored(at)).assume_not_null()));
+    if let Guard::VersionAndDeadline(deadline) = guard {
+        target = match deadline {
+            Some(at) => Box::new(target.and(jobs::lease_deadline.eq(stored(at)).assume_not_null())),
+            None => Box::new(target.and(jobs::lease_deadline.is_null())),
+        };
     }
     let changed = diesel::update(jobs::table)
         .filter(target)

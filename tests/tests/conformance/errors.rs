@@ -4,9 +4,11 @@
 use std::{error::Error as _, time::Duration};
 
 use chrono::TimeDelta;
-use diesel::connection::SimpleConnection;
+use diesel::{RunQueryDsl, connection::SimpleConnection};
 use jobstore_conformance::{TestBackend, TestDb, assert_matches, backends};
-use jobstore_domain::{DomainError, JobId, JobStatus, NewJob, NewTenant, StaleLease, TenantId};
+use jobstore_domain::{
+    DomainError, JobId, JobStatus, NewJob, NewTenant, StaleLease, TenantId, TenantUpdate,
+};
 use jobstore_storage::{
     ClaimRequest, Entity, ErrorKind, JobRepository, StorageError, Store, StoreConfig,
     TenantRepository, WorkerRepository,
@@ -157,25 +159,51 @@ fn a_stopped_server_or_missing_file_is_unavailable_and_transient(db: &TestDb) {
     assert!(error.source().is_some(), "the driver's error is kept");
 }
 
-fn a_busy_sqlite_file_is_busy_and_transient(db: &TestDb) {
-    if db.backend != TestBackend::Sqlite {
-        return; // Servers wait for row locks instead; their lock errors map the same way.
-    }
-    let store = db.open_store_with(StoreConfig {
-        busy_timeout: Duration::from_millis(50),
-        ..db.config()
-    });
+fn a_busy_database_is_busy_and_transient(db: &TestDb) {
+    let tenant = db.tenant();
     let mut holder = db.connect();
-    holder
-        .batch_execute("BEGIN IMMEDIATE")
-        .expect("take the write lock");
+    // Each backend made to give up on a lock quickly: SQLite's busy timeout, PostgreSQL's
+    // lock_timeout (as a connection option). MariaDB's lock wait timeout is a server setting
+    // that a URL cannot lower, so it is not provoked here (`dialect::is_busy` maps it).
+    let store = match db.backend {
+        TestBackend::Sqlite => {
+            holder
+                .batch_execute("BEGIN IMMEDIATE")
+                .expect("take the write lock");
+            db.open_store_with(StoreConfig {
+                busy_timeout: Duration::from_millis(50),
+                ..db.config()
+            })
+        }
+        TestBackend::Postgres => {
+            holder
+                .batch_execute(&format!(
+                    "BEGIN; SELECT 1 FROM tenants WHERE tenant_id = '{}' FOR UPDATE",
+                    tenant.id
+                ))
+                .expect("lock the tenant");
+            let separator = if db.url.contains('?') { '&' } else { '?' };
+            db.open_store_with(StoreConfig::new(format!(
+                "{}{separator}options=-c%20lock_timeout%3D100",
+                db.url
+            )))
+        }
+        TestBackend::Mysql => return,
+    };
     let error = store
-        .create_tenant(NewTenant::named("Blocked"))
-        .expect_err("the file is locked");
+        .update_tenant(
+            &tenant.id,
+            TenantUpdate {
+                name: Some("Blocked".into()),
+                ..TenantUpdate::default()
+            },
+        )
+        .expect_err("the row or file is locked");
     holder.batch_execute("ROLLBACK").expect("release");
     assert_eq!(error.kind(), ErrorKind::Busy, "{error:?}");
     assert!(error.is_transient());
     assert_matches!(error, StorageError::Busy { .. });
+    assert!(error.source().is_some());
     assert!(
         !error.to_string().contains("job"),
         "no invented context: {error}"
@@ -183,6 +211,54 @@ fn a_busy_sqlite_file_is_busy_and_transient(db: &TestDb) {
     store
         .create_tenant(NewTenant::named("Later"))
         .expect("free again");
+}
+
+fn a_connection_lost_mid_use_is_unavailable_and_the_pool_recovers(db: &TestDb) {
+    #[derive(diesel::QueryableByName)]
+    struct Session {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let store = db.open_store_with(StoreConfig {
+        max_open: 1,
+        ..db.config()
+    });
+    let tenant = store
+        .create_tenant(NewTenant::named("Acme"))
+        .expect("create");
+    let mut admin = db.connect();
+    match db.backend {
+        TestBackend::Sqlite => return, // an embedded database has no connection to lose
+        TestBackend::Postgres => admin
+            .batch_execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .expect("terminate the store's connection"),
+        TestBackend::Mysql => {
+            let sessions: Vec<Session> = diesel::sql_query(
+                "SELECT CAST(id AS SIGNED) AS id FROM information_schema.processlist \
+                 WHERE db = DATABASE() AND id <> CONNECTION_ID()",
+            )
+            .load(&mut admin)
+            .expect("list sessions");
+            for session in sessions {
+                admin
+                    .batch_execute(&format!("KILL {}", session.id))
+                    .expect("kill the store's connection");
+            }
+        }
+    }
+    let error = store
+        .get_tenant(&tenant.id)
+        .expect_err("its connection is gone");
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{error:?}");
+    assert!(error.is_transient());
+    assert_matches!(error, StorageError::ConnectionLost { .. });
+    assert_eq!(
+        store.get_tenant(&tenant.id).expect("a fresh connection"),
+        tenant
+    );
 }
 
 backends!(
@@ -194,5 +270,6 @@ backends!(
     invalid_input_is_the_domains_own_error_carried_through,
     a_row_written_by_hand_that_cannot_be_read_is_corrupt,
     a_stopped_server_or_missing_file_is_unavailable_and_transient,
-    a_busy_sqlite_file_is_busy_and_transient,
+    a_busy_database_is_busy_and_transient,
+    a_connection_lost_mid_use_is_unavailable_and_the_pool_recovers,
 );

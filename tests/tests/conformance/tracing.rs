@@ -115,9 +115,9 @@ fn every_call_opens_a_span_saying_what_it_did(db: &TestDb) {
         db.store.get_tenant(&tenant.id).expect("get tenant");
         job
     });
-    let enqueue = recorder.calls("enqueue");
-    assert_eq!(enqueue.len(), 1, "create_job is an enqueue");
-    let fields = &enqueue[0];
+    let created = recorder.calls("create_job");
+    assert_eq!(created.len(), 1);
+    let fields = &created[0];
     assert_eq!(fields["backend"], db.backend.name());
     assert_eq!(fields["tenant"], tenant.id.as_str());
     assert_eq!(fields["rows"], "1");
