@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: burn-down throughput, claim latency and the claim's scaling, per backend,
 //! as ratios to a baseline measured in the same run (pgbench -N on PostgreSQL).
 
-use crate::servers;
+use crate::{backends::BackendName, servers};
 use std::{
     process::Command,
     sync::{Arc, Mutex},
@@ -20,9 +20,14 @@ use jobstore_storage::{
 /// What to measure.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
-    /// Backends to measure (postgres, mysql, sqlite).
-    #[arg(long, value_delimiter = ',', default_value = "postgres,mysql,sqlite")]
-    backends: Vec<String>,
+    /// Backends to measure.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = [BackendName::Postgres, BackendName::Mysql, BackendName::Sqlite]
+    )]
+    backends: Vec<BackendName>,
     /// Jobs per burn-down.
     #[arg(long, default_value_t = 20_000)]
     jobs: usize,
@@ -44,9 +49,9 @@ pub(crate) struct BenchArgs {
 const BENCH_DB: &str = "jobstore_bench";
 
 impl BenchArgs {
-    /// Whether the run measures `backend`.
-    pub(crate) fn wants(&self, backend: &str) -> bool {
-        self.backends.iter().any(|b| b == backend)
+    /// The backends the run measures.
+    pub(crate) fn backends(&self) -> Vec<BackendName> {
+        self.backends.clone()
     }
 }
 
@@ -58,12 +63,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         args.workers
     );
     for name in &args.backends {
-        let backend = Backend::from_url(&format!("{name}://x")).map_err(|e| e.to_string())?;
-        if !backend.is_enabled() {
-            return Err(format!(
-                "{name} is not built into xtask: see README (Backends)"
-            ));
-        }
+        let backend = name.backend();
         let db = BenchDb::create(backend)?;
         println!("\n== {name} ==");
         let baseline = match backend {

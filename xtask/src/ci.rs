@@ -16,7 +16,7 @@ pub(crate) fn run() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
-    crate::test::run(&["postgres".into(), "mysql".into(), "sqlite".into()])?;
+    crate::test::run(&crate::backends::BackendName::ALL)?;
     // Last: it stops the servers the suite uses.
     cargo(&["xtask", "restart"])
 }

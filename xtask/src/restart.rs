@@ -4,7 +4,7 @@
 //!
 //! It stops the local servers, so it runs alone (CI runs it after the suite).
 
-use crate::servers;
+use crate::{backends::BackendName, servers};
 use std::{
     process::Command,
     sync::atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -22,18 +22,41 @@ use jobstore_storage::{
 /// Which servers to restart.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RestartArgs {
-    /// Backends (postgres, mysql).
-    #[arg(long, value_delimiter = ',', default_value = "postgres,mysql")]
-    backends: Vec<String>,
+    /// Servers to restart.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = [ServerName::Postgres, ServerName::Mysql]
+    )]
+    backends: Vec<ServerName>,
     /// Jobs to burn down.
     #[arg(long, default_value_t = 3_000)]
     jobs: usize,
 }
 
+/// A server backend, as named on the command line (SQLite has no server to restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ServerName {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl ServerName {
+    const fn backend_name(self) -> BackendName {
+        match self {
+            ServerName::Postgres => BackendName::Postgres,
+            ServerName::Mysql => BackendName::Mysql,
+        }
+    }
+}
+
 impl RestartArgs {
-    /// Whether the run restarts `backend`.
-    pub(crate) fn wants(&self, backend: &str) -> bool {
-        self.backends.iter().any(|b| b == backend)
+    /// The backends the run restarts.
+    pub(crate) fn backends(&self) -> Vec<BackendName> {
+        self.backends.iter().map(|s| s.backend_name()).collect()
     }
 }
 
@@ -48,15 +71,9 @@ struct Server {
 }
 
 impl Server {
-    fn of(name: &str) -> Result<Server, String> {
-        match name {
-            "postgres" => Ok(Server {
-                backend: Backend::Postgres,
-            }),
-            "mysql" => Ok(Server {
-                backend: Backend::Mysql,
-            }),
-            other => Err(format!("cannot restart {other:?}: use postgres or mysql")),
+    fn of(name: ServerName) -> Server {
+        Server {
+            backend: name.backend_name().backend(),
         }
     }
 
@@ -106,9 +123,9 @@ fn shell(command: &str) -> Result<(), String> {
 }
 
 pub(crate) fn run(args: &RestartArgs) -> Result<(), String> {
-    for name in &args.backends {
-        let server = Server::of(name)?;
-        println!("== restart {name} ==");
+    for &name in &args.backends {
+        let server = Server::of(name);
+        println!("== restart {} ==", server.backend);
         let result = restart_during_run(&server, args.jobs);
         // Whatever happened, leave the server running.
         if server.admin("SELECT 1").is_err() {
