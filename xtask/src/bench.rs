@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: burn-down throughput, claim latency and the claim's scaling, per backend,
 //! as ratios to a baseline measured in the same run (pgbench -N on PostgreSQL).
 
-use crate::{backends::BackendName, servers};
+use crate::{address::ServerAddress, backends::BackendName, servers};
 use std::{
     process::Command,
     sync::{Arc, Mutex},
@@ -367,13 +367,27 @@ fn fill_finished(db: &BenchDb, tenant: &TenantId, count: usize) -> Result<(), St
     Ok(())
 }
 
-/// pgbench -N on the same server, same number of clients: transactions per second.
+/// pgbench -N on the same server and database (`url`'s host, port, user and database), with as
+/// many clients as the burn-down has workers: transactions per second.
 fn pgbench(url: &str, args: &BenchArgs) -> Result<f64, String> {
-    let db = url.rsplit('/').next().unwrap_or("jobstore_bench");
-    let common = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"];
-    let init = Command::new("pgbench")
-        .args(common)
-        .args(["-i", "-q", "-s", "10", db])
+    let address = ServerAddress::parse(url)?;
+    let pgbench = || {
+        let mut command = Command::new("pgbench");
+        if let Some(host) = &address.host {
+            command.args(["--host", host]);
+        }
+        command.args(["--port", &address.port.to_string()]);
+        if let Some(user) = &address.user {
+            command.args(["--username", user]);
+        }
+        if let Some(password) = &address.password {
+            command.env("PGPASSWORD", password);
+        }
+        command
+    };
+    let database = address.database.as_deref().unwrap_or(BENCH_DB);
+    let init = pgbench()
+        .args(["-i", "-q", "-s", "10", database])
         .output()
         .map_err(|e| {
             format!("pgbench not found ({e}): install postgresql-contrib or the server's client")
@@ -384,11 +398,10 @@ fn pgbench(url: &str, args: &BenchArgs) -> Result<f64, String> {
             String::from_utf8_lossy(&init.stderr)
         ));
     }
-    let output = Command::new("pgbench")
-        .args(common)
+    let output = pgbench()
         .args(["-N", "-n", "-c", &args.workers.to_string(), "-j", "2", "-T"])
         .arg(args.pgbench_seconds.to_string())
-        .arg(db)
+        .arg(database)
         .output()
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&output.stdout);

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::backends::BackendName;
 
+mod address;
 mod backends;
 mod bench;
 mod ci;

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: the whole suite on every reachable backend, with a table of what ran.
 
-use crate::{backends::BackendName, servers};
+use crate::{address::ServerAddress, backends::BackendName, servers};
 use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},
@@ -50,23 +50,19 @@ fn probe() -> Vec<Target> {
 
 /// Whether a server answers on the URL's host and port.
 fn reachable(url: &str) -> Result<(), String> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let default_port = if url.starts_with("mysql") { 3306 } else { 5432 };
-    let address = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:{default_port}")
+    let address = ServerAddress::parse(url)?;
+    // A URL without a host means a Unix socket, which only the driver can try.
+    let Some(host) = address.host else {
+        return Ok(());
     };
-    let socket = address
+    let socket = (host.as_str(), address.port)
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
         .next()
         .ok_or("no address")?;
     TcpStream::connect_timeout(&socket, Duration::from_secs(2))
         .map(drop)
-        .map_err(|e| format!("unreachable ({e})"))
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the suite; fails when a test fails or a `required` backend cannot run.
