@@ -2,7 +2,10 @@
 //! while the server is stopped and started again: while it is down, calls fail with typed
 //! errors; when it is back, the pool recovers; at the end no job is lost or completed twice.
 //!
-//! It stops the local servers, so it runs alone (CI runs it after the suite).
+//! The servers are the suite's (`JOBSTORE_TEST_POSTGRES_URL`, `JOBSTORE_TEST_MYSQL_URL`, or the
+//! local defaults). How to stop and start each is a shell command, set by a flag or a variable;
+//! the defaults are those of a Debian machine with both servers installed locally. It stops the
+//! servers, so it runs alone (CI runs it after the suite).
 
 use crate::{backends::BackendName, servers};
 use std::{
@@ -19,7 +22,7 @@ use jobstore_storage::{
     WorkerRepository,
 };
 
-/// Which servers to restart.
+/// Which servers to restart, and how.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RestartArgs {
     /// Servers to restart.
@@ -33,6 +36,38 @@ pub(crate) struct RestartArgs {
     /// Jobs to burn down.
     #[arg(long, default_value_t = 3_000)]
     jobs: usize,
+    /// Shell command that stops the PostgreSQL server.
+    #[arg(
+        long,
+        env = "JOBSTORE_POSTGRES_STOP",
+        value_name = "COMMAND",
+        default_value = "pg_ctlcluster --skip-systemctl-redirect \"$(ls /etc/postgresql | head -n 1)\" main stop -m fast"
+    )]
+    postgres_stop: String,
+    /// Shell command that starts the PostgreSQL server.
+    #[arg(
+        long,
+        env = "JOBSTORE_POSTGRES_START",
+        value_name = "COMMAND",
+        default_value = "pg_ctlcluster --skip-systemctl-redirect \"$(ls /etc/postgresql | head -n 1)\" main start"
+    )]
+    postgres_start: String,
+    /// Shell command that stops the MySQL/MariaDB server.
+    #[arg(
+        long,
+        env = "JOBSTORE_MYSQL_STOP",
+        value_name = "COMMAND",
+        default_value = "mysqladmin -h 127.0.0.1 -u root shutdown"
+    )]
+    mysql_stop: String,
+    /// Shell command that starts the MySQL/MariaDB server.
+    #[arg(
+        long,
+        env = "JOBSTORE_MYSQL_START",
+        value_name = "COMMAND",
+        default_value = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+    )]
+    mysql_start: String,
 }
 
 /// A server backend, as named on the command line (SQLite has no server to restart).
@@ -58,6 +93,19 @@ impl RestartArgs {
     pub(crate) fn backends(&self) -> Vec<BackendName> {
         self.backends.iter().map(|s| s.backend_name()).collect()
     }
+
+    /// The server `name`, with its commands.
+    fn server(&self, name: ServerName) -> Server<'_> {
+        let (stop, start) = match name {
+            ServerName::Postgres => (&self.postgres_stop, &self.postgres_start),
+            ServerName::Mysql => (&self.mysql_stop, &self.mysql_start),
+        };
+        Server {
+            backend: name.backend_name().backend(),
+            stop,
+            start,
+        }
+    }
 }
 
 const WORKERS: usize = 4;
@@ -65,53 +113,30 @@ const WORKERS: usize = 4;
 /// The scratch database's name on the servers.
 const RESTART_DB: &str = "jobstore_restart";
 
-/// A local server this task stops and starts.
-struct Server {
+/// A server this task stops and starts.
+struct Server<'a> {
     backend: Backend,
+    /// Shell commands.
+    stop: &'a str,
+    start: &'a str,
 }
 
-impl Server {
-    fn of(name: ServerName) -> Server {
-        Server {
-            backend: name.backend_name().backend(),
-        }
-    }
-
+impl Server<'_> {
     fn admin(&self, sql: &str) -> Result<(), String> {
         servers::admin(&servers::server_url(self.backend), sql)
     }
 
     fn stop(&self) -> Result<(), String> {
-        match self.backend {
-            Backend::Postgres => shell(&format!(
-                "pg_ctlcluster --skip-systemctl-redirect {} main stop -m fast",
-                postgres_version()?
-            )),
-            _ => shell("mysqladmin -h 127.0.0.1 -u root shutdown"),
-        }
+        shell(self.stop)
     }
 
     fn start(&self) -> Result<(), String> {
-        match self.backend {
-            Backend::Postgres => shell(&format!(
-                "pg_ctlcluster --skip-systemctl-redirect {} main start",
-                postgres_version()?
-            )),
-            _ => shell("start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"),
-        }
+        shell(self.start)
     }
 }
 
-fn postgres_version() -> Result<String, String> {
-    std::fs::read_dir("/etc/postgresql")
-        .map_err(|e| format!("/etc/postgresql: {e}"))?
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .next()
-        .ok_or_else(|| "no PostgreSQL cluster in /etc/postgresql".to_owned())
-}
-
 fn shell(command: &str) -> Result<(), String> {
+    println!("$ {command}");
     let status = Command::new("sh")
         .args(["-c", command])
         .status()
@@ -124,7 +149,7 @@ fn shell(command: &str) -> Result<(), String> {
 
 pub(crate) fn run(args: &RestartArgs) -> Result<(), String> {
     for &name in &args.backends {
-        let server = Server::of(name);
+        let server = args.server(name);
         println!("== restart {} ==", server.backend);
         let result = restart_during_run(&server, args.jobs);
         // Whatever happened, leave the server running.
