@@ -21,6 +21,8 @@ mod migrate;
 mod restart;
 mod servers;
 mod test;
+#[cfg(test)]
+mod tidy;
 
 /// jobstore's build tasks.
 #[derive(Debug, Parser)]
