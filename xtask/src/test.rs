@@ -93,7 +93,8 @@ pub(crate) fn run(required: &[BackendName]) -> Result<(), String> {
         .collect();
     let names: Vec<&str> = running.iter().map(|t| t.name()).collect();
     let mut child = Command::new(env!("CARGO"))
-        .args(["test", "--workspace", "--features"])
+        // Every test binary runs, so the table counts them all even when one fails.
+        .args(["test", "--workspace", "--no-fail-fast", "--features"])
         .arg(features.join(","))
         // A backend chosen here must run: its tests fail instead of skipping.
         .env("JOBSTORE_REQUIRE", names.join(","))
