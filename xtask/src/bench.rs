@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: burn-down throughput, claim latency and the claim's scaling, per backend,
 //! as ratios to a baseline measured in the same run (pgbench -N on PostgreSQL).
 
-use crate::servers;
+use crate::{address::ServerAddress, backends::BackendName, servers};
 use std::{
     process::Command,
     sync::{Arc, Mutex},
@@ -20,9 +20,14 @@ use jobstore_storage::{
 /// What to measure.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
-    /// Backends to measure (postgres, mysql, sqlite).
-    #[arg(long, value_delimiter = ',', default_value = "postgres,mysql,sqlite")]
-    backends: Vec<String>,
+    /// Backends to measure.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = [BackendName::Postgres, BackendName::Mysql, BackendName::Sqlite]
+    )]
+    backends: Vec<BackendName>,
     /// Jobs per burn-down.
     #[arg(long, default_value_t = 20_000)]
     jobs: usize,
@@ -44,9 +49,9 @@ pub(crate) struct BenchArgs {
 const BENCH_DB: &str = "jobstore_bench";
 
 impl BenchArgs {
-    /// Whether the run measures `backend`.
-    pub(crate) fn wants(&self, backend: &str) -> bool {
-        self.backends.iter().any(|b| b == backend)
+    /// The backends the run measures.
+    pub(crate) fn backends(&self) -> Vec<BackendName> {
+        self.backends.clone()
     }
 }
 
@@ -58,12 +63,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         args.workers
     );
     for name in &args.backends {
-        let backend = Backend::from_url(&format!("{name}://x")).map_err(|e| e.to_string())?;
-        if !backend.is_enabled() {
-            return Err(format!(
-                "{name} is not built into xtask: see README (Backends)"
-            ));
-        }
+        let backend = name.backend();
         let db = BenchDb::create(backend)?;
         println!("\n== {name} ==");
         let baseline = match backend {
@@ -367,13 +367,27 @@ fn fill_finished(db: &BenchDb, tenant: &TenantId, count: usize) -> Result<(), St
     Ok(())
 }
 
-/// pgbench -N on the same server, same number of clients: transactions per second.
+/// pgbench -N on the same server and database (`url`'s host, port, user and database), with as
+/// many clients as the burn-down has workers: transactions per second.
 fn pgbench(url: &str, args: &BenchArgs) -> Result<f64, String> {
-    let db = url.rsplit('/').next().unwrap_or("jobstore_bench");
-    let common = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"];
-    let init = Command::new("pgbench")
-        .args(common)
-        .args(["-i", "-q", "-s", "10", db])
+    let address = ServerAddress::parse(url)?;
+    let pgbench = || {
+        let mut command = Command::new("pgbench");
+        if let Some(host) = &address.host {
+            command.args(["--host", host]);
+        }
+        command.args(["--port", &address.port.to_string()]);
+        if let Some(user) = &address.user {
+            command.args(["--username", user]);
+        }
+        if let Some(password) = &address.password {
+            command.env("PGPASSWORD", password);
+        }
+        command
+    };
+    let database = address.database.as_deref().unwrap_or(BENCH_DB);
+    let init = pgbench()
+        .args(["-i", "-q", "-s", "10", database])
         .output()
         .map_err(|e| {
             format!("pgbench not found ({e}): install postgresql-contrib or the server's client")
@@ -384,11 +398,10 @@ fn pgbench(url: &str, args: &BenchArgs) -> Result<f64, String> {
             String::from_utf8_lossy(&init.stderr)
         ));
     }
-    let output = Command::new("pgbench")
-        .args(common)
+    let output = pgbench()
         .args(["-N", "-n", "-c", &args.workers.to_string(), "-j", "2", "-T"])
         .arg(args.pgbench_seconds.to_string())
-        .arg(db)
+        .arg(database)
         .output()
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&output.stdout);

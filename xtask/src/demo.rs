@@ -86,7 +86,8 @@ fn lifecycle(store: &Store) -> Result<Vec<Job>, StorageError> {
     })?;
     store.complete(&claimed[0].lease().expect("a claimed job has a lease"))?;
 
-    // A job run by an external batch system, driven the Jennah way: status updates by the service.
+    // A job run by an external batch system: no worker claims it; the service records the batch
+    // job's name and moves the job through its statuses as the batch system reports them.
     let service = |to| Change::to(to).actor("api-server");
     store.set_batch_job_name(
         &globex.id,

@@ -10,6 +10,10 @@ use std::{error::Error, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+use crate::backends::BackendName;
+
+mod address;
+mod backends;
 mod bench;
 mod ci;
 mod demo;
@@ -17,6 +21,8 @@ mod migrate;
 mod restart;
 mod servers;
 mod test;
+#[cfg(test)]
+mod tidy;
 
 /// jobstore's build tasks.
 #[derive(Debug, Parser)]
@@ -33,32 +39,31 @@ enum Task {
     Migrate(migrate::Args),
     /// Migrate a fresh SQLite file, run jobs through their lives and print their audit trails.
     Demo,
-    /// Run the whole suite on every reachable backend and print what ran.
+    /// Run the whole suite on every backend that can run here, and say which could not and why.
     Test {
-        /// Fail unless these backends run (postgres, mysql, sqlite).
-        #[arg(long, value_delimiter = ',')]
-        require: Vec<String>,
+        /// Fail unless these backends run.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        require: Vec<BackendName>,
     },
-    /// What CI runs: fmt --check, clippy -D warnings, and the suite on all three backends.
+    /// What CI runs: fmt --check, clippy -D warnings, the layering check, the suite on all three
+    /// backends, then `restart`.
     Ci,
     /// Burn-down throughput and claim latency per backend, against pgbench -N on PostgreSQL.
     Bench(bench::BenchArgs),
-    /// Stop and start the local database servers in the middle of a run (runs alone).
+    /// Stop and start the database servers in the middle of a run (runs alone).
     Restart(restart::RestartArgs),
 }
 
 impl Task {
-    /// Whether the task talks to MySQL in this process (xtask builds without the MySQL driver,
-    /// so that it builds where the client library is not installed).
-    fn needs_mysql(&self) -> bool {
+    /// The backends the task talks to from this process (the suite runs in a process of its
+    /// own, built with the features of the backends it runs on).
+    fn backends(&self) -> Vec<BackendName> {
         match self {
-            Task::Migrate(args) => args.config().is_ok_and(|c| {
-                c.backend()
-                    .is_ok_and(|b| b == jobstore_storage::Backend::Mysql)
-            }),
-            Task::Bench(args) => args.wants("mysql"),
-            Task::Restart(args) => args.wants("mysql"),
-            Task::Demo | Task::Test { .. } | Task::Ci => false,
+            Task::Migrate(args) => args.backend().into_iter().collect(),
+            Task::Bench(args) => args.backends(),
+            Task::Restart(args) => args.backends(),
+            Task::Demo => vec![BackendName::Sqlite],
+            Task::Test { .. } | Task::Ci => Vec::new(),
         }
     }
 }
@@ -68,14 +73,10 @@ type TaskResult = Result<(), Box<dyn Error>>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let needs_mysql = cli.task.needs_mysql() && !jobstore_storage::Backend::Mysql.is_enabled();
     // Measurements of a debug build would measure the debug build.
-    let needs_release = matches!(cli.task, Task::Bench(_)) && cfg!(debug_assertions);
-    if needs_mysql || needs_release {
-        return rerun(
-            needs_mysql || jobstore_storage::Backend::Mysql.is_enabled(),
-            needs_release,
-        );
+    let release = matches!(cli.task, Task::Bench(_));
+    if let Some(status) = backends::rerun_unless_built_for(&cli.task.backends(), release) {
+        return status;
     }
     let result = match cli.task {
         Task::Migrate(args) => migrate::run(args),
@@ -89,34 +90,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", describe(&*error));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Runs this same command again from another build of xtask: with its `mysql` feature, or
-/// optimised (`--release`), or both.
-fn rerun(mysql: bool, release: bool) -> ExitCode {
-    if mysql && !test::has_library("mysqlclient") {
-        eprintln!(
-            "error: MySQL needs the MySQL client library: install it (Debian: apt-get install default-libmysqlclient-dev)"
-        );
-        return ExitCode::FAILURE;
-    }
-    let mut cargo = std::process::Command::new(env!("CARGO"));
-    cargo.args(["run", "--quiet", "--package", "xtask"]);
-    if mysql {
-        cargo.args(["--features", "mysql"]);
-    }
-    if release {
-        cargo.arg("--release");
-    }
-    let status = cargo.arg("--").args(std::env::args_os().skip(1)).status();
-    match status {
-        Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: cannot run cargo: {e}");
             ExitCode::FAILURE
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use jobstore_migrator::{MigrateError, MigrationId, Migrator, Status};
 use jobstore_storage::StoreConfig;
 
-use crate::TaskResult;
+use crate::{TaskResult, backends::BackendName};
 
 /// `cargo xtask migrate [run|status|revert [--all]|redo] [--database-url URL]`
 #[derive(Debug, clap::Args)]
@@ -47,6 +47,12 @@ impl Args {
             Some(url) => Ok(StoreConfig::new(url.as_str())),
             None => StoreConfig::from_env(),
         }
+    }
+
+    /// The backend of the database to migrate, when the configuration names one.
+    pub(crate) fn backend(&self) -> Option<BackendName> {
+        let backend = self.config().ok()?.backend().ok()?;
+        Some(BackendName::of(backend))
     }
 }
 
@@ -140,7 +146,7 @@ fn print_status(status: &Status) {
 }
 
 /// The URL with its password hidden, fit to print.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

@@ -2,9 +2,12 @@
 //! while the server is stopped and started again: while it is down, calls fail with typed
 //! errors; when it is back, the pool recovers; at the end no job is lost or completed twice.
 //!
-//! It stops the local servers, so it runs alone (CI runs it after the suite).
+//! The servers are the suite's (`JOBSTORE_TEST_POSTGRES_URL`, `JOBSTORE_TEST_MYSQL_URL`, or the
+//! local defaults). How to stop and start each is a shell command, set by a flag or a variable;
+//! the defaults are those of a Debian machine with both servers installed locally. It stops the
+//! servers, so it runs alone (CI runs it after the suite).
 
-use crate::servers;
+use crate::{backends::BackendName, servers};
 use std::{
     process::Command,
     sync::atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -19,21 +22,89 @@ use jobstore_storage::{
     WorkerRepository,
 };
 
-/// Which servers to restart.
+/// Which servers to restart, and how.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RestartArgs {
-    /// Backends (postgres, mysql).
-    #[arg(long, value_delimiter = ',', default_value = "postgres,mysql")]
-    backends: Vec<String>,
+    /// Servers to restart.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = [ServerName::Postgres, ServerName::Mysql]
+    )]
+    backends: Vec<ServerName>,
     /// Jobs to burn down.
     #[arg(long, default_value_t = 3_000)]
     jobs: usize,
+    /// Shell command that stops the PostgreSQL server.
+    #[arg(
+        long,
+        env = "JOBSTORE_POSTGRES_STOP",
+        value_name = "COMMAND",
+        default_value = "pg_ctlcluster --skip-systemctl-redirect \"$(ls /etc/postgresql | head -n 1)\" main stop -m fast"
+    )]
+    postgres_stop: String,
+    /// Shell command that starts the PostgreSQL server.
+    #[arg(
+        long,
+        env = "JOBSTORE_POSTGRES_START",
+        value_name = "COMMAND",
+        default_value = "pg_ctlcluster --skip-systemctl-redirect \"$(ls /etc/postgresql | head -n 1)\" main start"
+    )]
+    postgres_start: String,
+    /// Shell command that stops the MySQL/MariaDB server.
+    #[arg(
+        long,
+        env = "JOBSTORE_MYSQL_STOP",
+        value_name = "COMMAND",
+        default_value = "mysqladmin -h 127.0.0.1 -u root shutdown"
+    )]
+    mysql_stop: String,
+    /// Shell command that starts the MySQL/MariaDB server.
+    #[arg(
+        long,
+        env = "JOBSTORE_MYSQL_START",
+        value_name = "COMMAND",
+        default_value = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+    )]
+    mysql_start: String,
+}
+
+/// A server backend, as named on the command line (SQLite has no server to restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ServerName {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl ServerName {
+    const fn backend_name(self) -> BackendName {
+        match self {
+            ServerName::Postgres => BackendName::Postgres,
+            ServerName::Mysql => BackendName::Mysql,
+        }
+    }
 }
 
 impl RestartArgs {
-    /// Whether the run restarts `backend`.
-    pub(crate) fn wants(&self, backend: &str) -> bool {
-        self.backends.iter().any(|b| b == backend)
+    /// The backends the run restarts.
+    pub(crate) fn backends(&self) -> Vec<BackendName> {
+        self.backends.iter().map(|s| s.backend_name()).collect()
+    }
+
+    /// The server `name`, with its commands.
+    fn server(&self, name: ServerName) -> Server<'_> {
+        let (stop, start) = match name {
+            ServerName::Postgres => (&self.postgres_stop, &self.postgres_start),
+            ServerName::Mysql => (&self.mysql_stop, &self.mysql_start),
+        };
+        Server {
+            backend: name.backend_name().backend(),
+            stop,
+            start,
+        }
     }
 }
 
@@ -42,59 +113,30 @@ const WORKERS: usize = 4;
 /// The scratch database's name on the servers.
 const RESTART_DB: &str = "jobstore_restart";
 
-/// A local server this task stops and starts.
-struct Server {
+/// A server this task stops and starts.
+struct Server<'a> {
     backend: Backend,
+    /// Shell commands.
+    stop: &'a str,
+    start: &'a str,
 }
 
-impl Server {
-    fn of(name: &str) -> Result<Server, String> {
-        match name {
-            "postgres" => Ok(Server {
-                backend: Backend::Postgres,
-            }),
-            "mysql" => Ok(Server {
-                backend: Backend::Mysql,
-            }),
-            other => Err(format!("cannot restart {other:?}: use postgres or mysql")),
-        }
-    }
-
+impl Server<'_> {
     fn admin(&self, sql: &str) -> Result<(), String> {
         servers::admin(&servers::server_url(self.backend), sql)
     }
 
     fn stop(&self) -> Result<(), String> {
-        match self.backend {
-            Backend::Postgres => shell(&format!(
-                "pg_ctlcluster --skip-systemctl-redirect {} main stop -m fast",
-                postgres_version()?
-            )),
-            _ => shell("mysqladmin -h 127.0.0.1 -u root shutdown"),
-        }
+        shell(self.stop)
     }
 
     fn start(&self) -> Result<(), String> {
-        match self.backend {
-            Backend::Postgres => shell(&format!(
-                "pg_ctlcluster --skip-systemctl-redirect {} main start",
-                postgres_version()?
-            )),
-            _ => shell("start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"),
-        }
+        shell(self.start)
     }
 }
 
-fn postgres_version() -> Result<String, String> {
-    std::fs::read_dir("/etc/postgresql")
-        .map_err(|e| format!("/etc/postgresql: {e}"))?
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .next()
-        .ok_or_else(|| "no PostgreSQL cluster in /etc/postgresql".to_owned())
-}
-
 fn shell(command: &str) -> Result<(), String> {
+    println!("$ {command}");
     let status = Command::new("sh")
         .args(["-c", command])
         .status()
@@ -106,9 +148,9 @@ fn shell(command: &str) -> Result<(), String> {
 }
 
 pub(crate) fn run(args: &RestartArgs) -> Result<(), String> {
-    for name in &args.backends {
-        let server = Server::of(name)?;
-        println!("== restart {name} ==");
+    for &name in &args.backends {
+        let server = args.server(name);
+        println!("== restart {} ==", server.backend);
         let result = restart_during_run(&server, args.jobs);
         // Whatever happened, leave the server running.
         if server.admin("SELECT 1").is_err() {

@@ -1,7 +1,6 @@
 //! `cargo xtask test`: the whole suite on every reachable backend, with a table of what ran.
 
-use crate::servers;
-use jobstore_storage::Backend;
+use crate::{address::ServerAddress, backends::BackendName, servers};
 use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},
@@ -12,114 +11,74 @@ use std::{
 
 /// A backend the conformance suite can run on, and how this machine stands with it.
 struct Target {
-    name: &'static str,
-    backend: Backend,
+    backend: BackendName,
     /// Why it cannot run here, if it cannot.
     unavailable: Option<String>,
 }
 
-/// The backends, probed: SQLite is embedded; the servers must answer and their client
-/// library must be installed to build the driver.
-fn probe() -> Vec<Target> {
-    let mut targets = vec![
-        Target {
-            name: "sqlite",
-            backend: Backend::Sqlite,
-            unavailable: None,
-        },
-        Target {
-            name: "postgres",
-            backend: Backend::Postgres,
-            unavailable: None,
-        },
-        Target {
-            name: "mysql",
-            backend: Backend::Mysql,
-            unavailable: None,
-        },
-    ];
-    for target in targets.iter_mut().skip(1) {
-        let url = servers::server_url(target.backend);
-        let library = if target.name == "postgres" {
-            "libpq"
-        } else {
-            "mysqlclient"
-        };
-        target.unavailable = if !has_library(library) {
-            Some(format!(
-                "client library {library} not installed (see README: Backends)"
-            ))
-        } else {
-            reachable(&url).err().map(|e| format!("{url}: {e}"))
-        };
+impl Target {
+    fn name(&self) -> &'static str {
+        self.backend.name()
     }
-    targets
 }
 
-/// Whether a native client library is installed (pkg-config, or the library's own config tool).
-pub(crate) fn has_library(name: &str) -> bool {
-    let found = |program: &str, args: &[&str]| {
-        Command::new(program)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    found("pkg-config", &["--exists", name])
-        || (name == "mysqlclient" && found("mysql_config", &["--libs"]))
-        || (name == "libpq" && found("pg_config", &["--libdir"]))
+/// The backends, probed: SQLite is compiled in; a server backend needs its client library (to
+/// build the driver) and a server that answers.
+fn probe() -> Vec<Target> {
+    BackendName::ALL
+        .into_iter()
+        .map(|backend| {
+            let unavailable = if backend == BackendName::Sqlite {
+                None
+            } else if let Some(why) = backend.unbuildable() {
+                Some(why)
+            } else {
+                let url = servers::server_url(backend.backend());
+                reachable(&url).err().map(|e| {
+                    let var = servers::url_var(backend.backend());
+                    let url = crate::migrate::redact(&url);
+                    format!("server unreachable at {url}: {e} (point {var} elsewhere)")
+                })
+            };
+            Target {
+                backend,
+                unavailable,
+            }
+        })
+        .collect()
 }
 
 /// Whether a server answers on the URL's host and port.
 fn reachable(url: &str) -> Result<(), String> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let default_port = if url.starts_with("mysql") { 3306 } else { 5432 };
-    let address = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:{default_port}")
+    let address = ServerAddress::parse(url)?;
+    // A URL without a host means a Unix socket, which only the driver can try.
+    let Some(host) = address.host else {
+        return Ok(());
     };
-    let socket = address
+    let socket = (host.as_str(), address.port)
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
         .next()
         .ok_or("no address")?;
     TcpStream::connect_timeout(&socket, Duration::from_secs(2))
         .map(drop)
-        .map_err(|e| format!("unreachable ({e})"))
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the suite; fails when a test fails or a `required` backend cannot run.
-pub(crate) fn run(required: &[String]) -> Result<(), String> {
+pub(crate) fn run(required: &[BackendName]) -> Result<(), String> {
     let targets = probe();
-    for name in required {
-        if !targets.iter().any(|t| t.name == name) {
-            return Err(format!(
-                "unknown backend {name:?} (use postgres, mysql, sqlite)"
-            ));
-        }
-    }
     let running: Vec<&Target> = targets.iter().filter(|t| t.unavailable.is_none()).collect();
     for target in &targets {
         match &target.unavailable {
-            None => eprintln!("backend {:<8} runs", target.name),
-            Some(why) => eprintln!(
-                "backend {:<8} SKIPPED: {why}{}",
-                target.name,
-                match servers::url_var(target.backend) {
-                    "" => String::new(),
-                    var => format!(" (point {var} elsewhere)"),
-                }
-            ),
+            None => eprintln!("backend {:<8} runs", target.name()),
+            Some(why) => eprintln!("backend {:<8} SKIPPED: {why}", target.name()),
         }
     }
     let missing: Vec<&str> = targets
         .iter()
-        .filter(|t| t.unavailable.is_some() && required.iter().any(|r| r == t.name))
-        .map(|t| t.name)
+        .filter(|t| t.unavailable.is_some() && required.contains(&t.backend))
+        .map(Target::name)
         .collect();
     if !missing.is_empty() {
         return Err(format!(
@@ -130,11 +89,12 @@ pub(crate) fn run(required: &[String]) -> Result<(), String> {
 
     let features: Vec<String> = running
         .iter()
-        .map(|t| format!("jobstore-conformance/{}", t.name))
+        .map(|t| format!("jobstore-conformance/{}", t.name()))
         .collect();
-    let names: Vec<&str> = running.iter().map(|t| t.name).collect();
+    let names: Vec<&str> = running.iter().map(|t| t.name()).collect();
     let mut child = Command::new(env!("CARGO"))
-        .args(["test", "--workspace", "--features"])
+        // Every test binary runs, so the table counts them all even when one fails.
+        .args(["test", "--workspace", "--no-fail-fast", "--features"])
         .arg(features.join(","))
         // A backend chosen here must run: its tests fail instead of skipping.
         .env("JOBSTORE_REQUIRE", names.join(","))
@@ -176,7 +136,7 @@ pub(crate) fn run(required: &[String]) -> Result<(), String> {
         println!("{backend:<10} {run:>10} {ok:>8}");
     }
     for target in targets.iter().filter(|t| t.unavailable.is_some()) {
-        println!("{:<10} {:>10} {:>8}   skipped", target.name, 0, 0);
+        println!("{:<10} {:>10} {:>8}   skipped", target.name(), 0, 0);
     }
     println!("total: {passed} passed, {failed} failed");
     if !status.success() || failed > 0 {
