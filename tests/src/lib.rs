@@ -33,14 +33,15 @@
 //!
 //! # Databases
 //!
-//! - SQLite: a file in the temporary folder, removed (with its `-wal` and `-shm`) afterwards.
-//! - PostgreSQL and MySQL/MariaDB: `CREATE DATABASE jobstore_t_<random>` on the server named by
-//!   `JOBSTORE_TEST_POSTGRES_URL` (default [`DEFAULT_POSTGRES_URL`]) or
-//!   `JOBSTORE_TEST_MYSQL_URL` (default [`DEFAULT_MYSQL_URL`]), dropped afterwards. Set
-//!   `JOBSTORE_TEST_KEEP=1` to keep the databases (their URLs are printed) for a post-mortem.
+//! Each case gets a database of its own from `jobstore-testkit` ([`TestDatabase::migrated`]):
+//! cloned from a template migrated once per process (PostgreSQL `CREATE DATABASE .. TEMPLATE`,
+//! the template's tables re-created on MySQL/MariaDB, a copied file on SQLite) and removed
+//! afterwards. The servers are `JOBSTORE_TEST_POSTGRES_URL` (default [`DEFAULT_POSTGRES_URL`])
+//! and `JOBSTORE_TEST_MYSQL_URL` (default [`DEFAULT_MYSQL_URL`]); `JOBSTORE_TEST_KEEP=1` keeps
+//! the databases (their URLs are printed) for a post-mortem.
 //!
-//! Each database is migrated with `jobstore-migrator`, and [`TestDb::store`] is a
-//! [`Store`] reading the time from [`TestDb::clock`], a [`ManualClock`] the case moves by hand.
+//! [`TestDb::store`] is a [`Store`] reading the time from [`TestDb::clock`], a [`ManualClock`]
+//! the case moves by hand.
 //!
 //! # Unreachable servers
 //!
@@ -57,34 +58,20 @@
 //!   what the API would refuse, or to count rows) goes through [`TestDb::execute`] and
 //!   [`TestDb::count_where`].
 
-use std::{
-    collections::HashMap,
-    fmt,
-    path::PathBuf,
-    sync::{Mutex, OnceLock, PoisonError},
-    time::Duration,
-};
+use std::{fmt, time::Duration};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use diesel::{
-    QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_query, sql_types::BigInt,
-};
+use diesel::{QueryableByName, RunQueryDsl, sql_query, sql_types::BigInt};
 use jobstore_domain::{
     Change, Job, JobId, JobStatus, LeaseGrant, NewJob, NewTenant, Tenant, TenantId,
 };
 use jobstore_storage::{
-    Backend, DbConnection, JobRepository, ManualClock, StorageError, Store, StoreConfig,
-    TenantRepository,
+    DbConnection, JobRepository, ManualClock, StorageError, Store, StoreConfig, TenantRepository,
 };
-
-/// The PostgreSQL server used when `JOBSTORE_TEST_POSTGRES_URL` is not set.
-pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-/// The MySQL/MariaDB server used when `JOBSTORE_TEST_MYSQL_URL` is not set.
-pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
-/// The environment variable naming the backends that must run (comma list, or `all`).
-pub const REQUIRE_VAR: &str = "JOBSTORE_REQUIRE";
-/// The environment variable that keeps test databases after the run when set to `1`.
-pub const KEEP_VAR: &str = "JOBSTORE_TEST_KEEP";
+pub use jobstore_testkit::{
+    DEFAULT_MYSQL_URL, DEFAULT_POSTGRES_URL, KEEP_VAR, REQUIRE_VAR, TestBackend, TestDatabase,
+    with_database,
+};
 
 /// The time every [`TestDb`]'s clock starts at: fixed, and with microseconds, so that cases
 /// check that every backend keeps them.
@@ -93,87 +80,6 @@ pub fn start_time() -> DateTime<Utc> {
         .single()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
         + TimeDelta::microseconds(123_456)
-}
-
-/// A backend the conformance suite runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TestBackend {
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    Mysql,
-    /// SQLite (always available).
-    Sqlite,
-}
-
-impl TestBackend {
-    /// Every backend.
-    pub const ALL: [TestBackend; 3] = [
-        TestBackend::Postgres,
-        TestBackend::Mysql,
-        TestBackend::Sqlite,
-    ];
-
-    /// The backend's name, as in test paths and `JOBSTORE_REQUIRE`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            TestBackend::Postgres => "postgres",
-            TestBackend::Mysql => "mysql",
-            TestBackend::Sqlite => "sqlite",
-        }
-    }
-
-    /// jobstore-storage's name for the backend.
-    pub const fn backend(self) -> Backend {
-        match self {
-            TestBackend::Postgres => Backend::Postgres,
-            TestBackend::Mysql => Backend::Mysql,
-            TestBackend::Sqlite => Backend::Sqlite,
-        }
-    }
-
-    /// The environment variable naming the backend's server (`None` for SQLite).
-    pub const fn url_var(self) -> Option<&'static str> {
-        match self {
-            TestBackend::Postgres => Some("JOBSTORE_TEST_POSTGRES_URL"),
-            TestBackend::Mysql => Some("JOBSTORE_TEST_MYSQL_URL"),
-            TestBackend::Sqlite => None,
-        }
-    }
-
-    /// The URL of the server test databases are made on (`None` for SQLite): the environment
-    /// variable's value, or the default.
-    pub fn server_url(self) -> Option<String> {
-        let default = match self {
-            TestBackend::Postgres => DEFAULT_POSTGRES_URL,
-            TestBackend::Mysql => DEFAULT_MYSQL_URL,
-            TestBackend::Sqlite => return None,
-        };
-        let var = self.url_var()?;
-        Some(
-            std::env::var(var)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| default.to_owned()),
-        )
-    }
-
-    /// Whether `JOBSTORE_REQUIRE` names this backend (then an unreachable server fails the case).
-    pub fn is_required(self) -> bool {
-        let list = std::env::var(REQUIRE_VAR).unwrap_or_default();
-        list.split(',').map(str::trim).any(|name| {
-            name.eq_ignore_ascii_case(self.name())
-                || name.eq_ignore_ascii_case("all")
-                || (self == TestBackend::Mysql && name.eq_ignore_ascii_case("mariadb"))
-                || (self == TestBackend::Postgres && name.eq_ignore_ascii_case("postgresql"))
-        })
-    }
-}
-
-impl fmt::Display for TestBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Why a backend's cases cannot run here: its server is unreachable.
@@ -187,7 +93,7 @@ pub struct Unavailable {
 
 impl fmt::Display for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.backend, self.reason)?;
+        write!(f, "{}", self.reason)?;
         if let Some(var) = self.backend.url_var() {
             write!(f, " (set {var})")?;
         }
@@ -219,7 +125,7 @@ pub struct TestDb {
     /// The database's URL, for more connections or stores.
     pub url: String,
     // Declared last: dropped after the store, so no connection of ours holds the database.
-    _cleanup: Cleanup,
+    database: TestDatabase,
 }
 
 impl fmt::Debug for TestDb {
@@ -233,48 +139,26 @@ impl fmt::Debug for TestDb {
 }
 
 impl TestDb {
-    /// Makes and migrates a database of its own on `backend`, and opens a store on it.
+    /// A database of its own on `backend`, cloned from the migrated template, and a store on
+    /// it.
     ///
     /// An unreachable server is [`Unavailable`]; anything that fails once the server answered
-    /// (creating or migrating the database) panics, since that is a bug, not a missing server.
+    /// (creating the database, opening the store) panics, since that is a bug, not a missing
+    /// server.
     pub fn create(backend: TestBackend) -> Result<TestDb, Unavailable> {
-        let (url, cleanup) = match backend {
-            TestBackend::Sqlite => {
-                let path = std::env::temp_dir()
-                    .join(format!("jobstore-t-{}.db", uuid::Uuid::new_v4().simple()));
-                let url = path.to_string_lossy().into_owned();
-                (url, Cleanup::File(path))
+        let database = match TestDatabase::migrated(backend) {
+            Ok(database) => database,
+            Err(e) if e.is_unavailable() => {
+                return Err(Unavailable {
+                    backend,
+                    reason: e.describe(),
+                });
             }
-            TestBackend::Postgres | TestBackend::Mysql => {
-                let server = backend.server_url().unwrap_or_default();
-                let name = format!(
-                    "jobstore_t_{}",
-                    &uuid::Uuid::new_v4().simple().to_string()[..12]
-                );
-                let create = match backend {
-                    TestBackend::Mysql => {
-                        format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-                    }
-                    _ => format!("CREATE DATABASE {name}"),
-                };
-                admin_connection(backend, &server)?
-                    .batch_execute(&create)
-                    .unwrap_or_else(|e| panic!("{backend}: {create}: {e}"));
-                let url = with_database(&server, &name);
-                (
-                    url,
-                    Cleanup::Database {
-                        backend,
-                        server,
-                        name,
-                    },
-                )
-            }
+            Err(e) => panic!("{}", e.describe()),
         };
-        // From here on, `cleanup` removes the database even if migrating panics.
-        migrate(&url).unwrap_or_else(|e| panic!("{backend}: migrating {url}: {e}"));
+        let url = database.url().to_owned();
         let clock = ManualClock::at(start_time());
-        let store = Store::open(test_config(&url))
+        let store = Store::open(database.store_config())
             .unwrap_or_else(|e| panic!("{backend}: opening a store on {url}: {e}"))
             .with_clock(clock.clone());
         Ok(TestDb {
@@ -282,7 +166,7 @@ impl TestDb {
             clock,
             backend,
             url,
-            _cleanup: cleanup,
+            database,
         })
     }
 
@@ -302,7 +186,7 @@ impl TestDb {
 
     /// The configuration the harness opens stores with: a small pool that connects lazily.
     pub fn config(&self) -> StoreConfig {
-        test_config(&self.url)
+        self.database.store_config()
     }
 
     /// A raw connection to the database, outside any store.
@@ -538,185 +422,6 @@ macro_rules! assert_matches {
             ),
         }
     };
-}
-
-/// The pool the harness opens stores with: up to 4 connections, made when first needed (so
-/// many stores on one server stay well under its connection limit).
-fn test_config(url: &str) -> StoreConfig {
-    StoreConfig {
-        max_open: 4,
-        max_idle: 0,
-        max_lifetime: None,
-        max_idle_time: None,
-        connect_timeout: Duration::from_secs(30),
-        busy_timeout: Duration::from_secs(30),
-        ..StoreConfig::new(url)
-    }
-}
-
-/// Connects to a server as its admin; the first failure per backend is remembered, so the
-/// cases of an unreachable server are skipped at once.
-fn admin_connection(backend: TestBackend, server: &str) -> Result<DbConnection, Unavailable> {
-    static UNREACHABLE: OnceLock<Mutex<HashMap<TestBackend, String>>> = OnceLock::new();
-    let unreachable = UNREACHABLE.get_or_init(Default::default);
-    let known = unreachable
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&backend)
-        .cloned();
-    if let Some(reason) = known {
-        return Err(Unavailable { backend, reason });
-    }
-    DbConnection::open(server, Duration::from_secs(10)).map_err(|e| {
-        let reason = match e {
-            StorageError::Connect { source, .. } => {
-                format!(
-                    "cannot connect to {}: {}",
-                    redact(server),
-                    one_line(&source.to_string())
-                )
-            }
-            other => format!("{}: {}", redact(server), one_line(&other.to_string())),
-        };
-        unreachable
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(backend, reason.clone());
-        Unavailable { backend, reason }
-    })
-}
-
-/// A driver's message on one line.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A URL without its password, to print.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            let hidden = if credentials.contains(':') {
-                ":***"
-            } else {
-                ""
-            };
-            format!("{scheme}://{user}{hidden}@{host}{path}")
-        }
-        None => url.to_owned(),
-    }
-}
-
-/// `url` with its database (the path) replaced by `database`, keeping any `?` parameters.
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let mut out = format!("{scheme}://{authority}/{database}");
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
-}
-
-/// Runs every pending migration on the database at `url`, with jobstore-migrator.
-fn migrate(url: &str) -> Result<(), String> {
-    jobstore_migrator::Migrator::new(url)
-        .and_then(|mut migrator| migrator.run_pending())
-        .map(drop)
-        .map_err(|e| e.to_string())
-}
-
-/// What to remove when a case is done.
-#[derive(Debug)]
-enum Cleanup {
-    /// A SQLite file, with its `-wal`, `-shm` and `-journal` siblings.
-    File(PathBuf),
-    /// A database on a server.
-    Database {
-        backend: TestBackend,
-        server: String,
-        name: String,
-    },
-}
-
-impl Drop for Cleanup {
-    #[allow(clippy::print_stderr)]
-    fn drop(&mut self) {
-        let keep = std::env::var(KEEP_VAR).is_ok_and(|v| v == "1");
-        match self {
-            Cleanup::File(path) => {
-                if keep {
-                    eprintln!("kept {}", path.display());
-                    return;
-                }
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = std::fs::remove_file(file);
-                }
-            }
-            Cleanup::Database {
-                backend,
-                server,
-                name,
-            } => {
-                if keep {
-                    eprintln!("kept {}", redact(&with_database(server, name)));
-                    return;
-                }
-                let drop = match backend {
-                    // FORCE: a store a case leaked (a thread still running) must not keep it.
-                    TestBackend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                    _ => format!("DROP DATABASE IF EXISTS {name}"),
-                };
-                let dropped = DbConnection::open(server, Duration::from_secs(10))
-                    .map_err(|e| e.to_string())
-                    .and_then(|mut conn| conn.batch_execute(&drop).map_err(|e| e.to_string()));
-                if let Err(e) = dropped {
-                    eprintln!("{backend}: could not drop test database {name}: {e}");
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn with_database_replaces_the_path_and_keeps_parameters() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("mysql://root:pw@h/test?ssl_mode=DISABLED", "x"),
-            "mysql://root:pw@h/x?ssl_mode=DISABLED"
-        );
-        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
-    }
-
-    #[test]
-    fn redact_hides_passwords() {
-        assert_eq!(
-            redact("mysql://root:secret@h:3306/db"),
-            "mysql://root:***@h:3306/db"
-        );
-        assert_eq!(
-            redact("postgres://postgres@h/db"),
-            "postgres://postgres@h/db"
-        );
-    }
 }
 
 /// The README's examples, compiled as doctests so that they stay true.

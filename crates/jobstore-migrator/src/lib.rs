@@ -19,7 +19,9 @@
 //!
 //! Tests run on SQLite always; on PostgreSQL and MariaDB with the `postgres` and `mysql` features
 //! (`cargo test -p jobstore-migrator --all-features`), against `JOBSTORE_TEST_POSTGRES_URL` and
-//! `JOBSTORE_TEST_MYSQL_URL` or the local servers, and skip loudly when a server is unreachable.
+//! `JOBSTORE_TEST_MYSQL_URL` or the local servers, with an empty database per test from
+//! jobstore-testkit. An unavailable backend skips loudly, or fails when `JOBSTORE_REQUIRE` names
+//! it.
 
 mod backend;
 mod error;

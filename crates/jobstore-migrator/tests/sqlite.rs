@@ -1,31 +1,32 @@
-//! The migrator on SQLite (always run): a temporary database file per test.
+//! The migrator on SQLite: an empty database file of its own per test, in the temporary folder.
 
 mod common;
 
 use std::time::Duration;
 
-use common::TestDb;
 use jobstore_migrator::{MigrateError, Migrator, embedded_migrations};
 use jobstore_storage::{Backend, DbConnection};
+use jobstore_testkit::TestBackend;
 
 #[test]
 fn lifecycle() {
-    common::lifecycle(&TestDb::sqlite());
+    if let Some(db) = common::database(TestBackend::Sqlite) {
+        common::lifecycle(&db);
+    }
 }
 
 #[test]
 fn concurrent_migrators_apply_each_migration_once() {
-    common::race(&TestDb::sqlite(), 8);
+    if let Some(db) = common::database(TestBackend::Sqlite) {
+        common::race(&db, 8);
+    }
 }
 
 #[test]
 fn a_migrator_waits_for_the_write_lock() {
-    common::waits_for_the_lock(
-        &TestDb::sqlite(),
-        Duration::from_millis(300),
-        "BEGIN EXCLUSIVE",
-        "COMMIT",
-    );
+    if let Some(db) = common::database(TestBackend::Sqlite) {
+        common::waits_for_the_lock(&db, Duration::from_millis(300), "BEGIN EXCLUSIVE", "COMMIT");
+    }
 }
 
 #[test]
@@ -58,12 +59,14 @@ fn errors_name_what_went_wrong() {
 
 #[test]
 fn a_failing_migration_is_named_and_rolls_the_call_back() {
-    let db = TestDb::sqlite();
-    let mut conn = db.connect();
+    let Some(db) = common::database(TestBackend::Sqlite) else {
+        return;
+    };
+    let mut conn = common::connect(&db);
     // A table in the way of the first migration.
     diesel::connection::SimpleConnection::batch_execute(&mut conn, "CREATE TABLE jobs (x INTEGER)")
         .expect("create");
-    let mut migrator = Migrator::new(&db.url).expect("open");
+    let mut migrator = Migrator::new(db.url()).expect("open");
     match migrator.run_pending() {
         Err(MigrateError::Migration {
             migration,

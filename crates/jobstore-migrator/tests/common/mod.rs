@@ -1,135 +1,34 @@
-//! What the backend test files share: isolated databases made for one test and dropped after it,
-//! the schema queries that check what a migration left, and the scenarios every backend runs.
+//! What the backend test files share: the schema queries that check what a migration left, and
+//! the scenarios every backend runs. Databases come from jobstore-testkit: an empty one per test,
+//! and `JOBSTORE_REQUIRE` decides whether an unreachable server skips or fails.
 
 #![allow(dead_code)]
 
 use std::{
-    sync::{
-        Arc, Barrier,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::{Arc, Barrier},
     thread,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use diesel::{QueryableByName, RunQueryDsl, connection::SimpleConnection, sql_types::Text};
 use jobstore_migrator::{MigrateError, Migrator, embedded_migrations};
 use jobstore_storage::{Backend, DbConnection};
+pub(crate) use jobstore_testkit::TestDatabase;
+use jobstore_testkit::{TestBackend, empty_database};
 
 /// The tables jobstore's migrations create.
 pub(crate) const TABLES: [&str; 3] = ["tenants", "jobs", "job_state_transitions"];
 
-/// A name no other test (or test run) uses.
-pub(crate) fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}_{}_{nanos}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+/// An empty database of the test's own on `backend`; `None` (after a loud `SKIPPED` line) when
+/// the backend is unavailable and `JOBSTORE_REQUIRE` does not name it, a failed test when it
+/// does.
+pub(crate) fn database(backend: TestBackend) -> Option<TestDatabase> {
+    empty_database(backend)
 }
 
-/// Says loudly that a backend's tests did not run. Written to stderr directly, not with
-/// `eprintln!`, so that the test harness's output capture does not swallow it.
-pub(crate) fn skip(backend: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "\n!!!!!!!!!! SKIPPED: {backend} tests did not run: {why} !!!!!!!!!!\n\
-         (CI requires every backend)\n"
-    );
-}
-
-/// A database of its own for one test: a temporary SQLite file, or a database created on a
-/// server and dropped when this goes out of scope.
-pub(crate) struct TestDb {
-    /// The URL to give migrators.
-    pub(crate) url: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Files(Vec<std::path::PathBuf>),
-    Server { admin_url: String, name: String },
-}
-
-impl TestDb {
-    /// A fresh SQLite file in the temporary folder.
-    pub(crate) fn sqlite() -> TestDb {
-        let path = std::env::temp_dir().join(format!("{}.db", unique_name("jobstore_migrator")));
-        let files = ["", "-wal", "-shm"]
-            .iter()
-            .map(|suffix| std::path::PathBuf::from(format!("{}{suffix}", path.display())))
-            .collect();
-        TestDb {
-            url: path.display().to_string(),
-            cleanup: Cleanup::Files(files),
-        }
-    }
-
-    /// A fresh database on the server `JOBSTORE_TEST_<BACKEND>_URL` (or `default_url`) points at,
-    /// or `None` (after a loud message) when the server cannot be reached.
-    pub(crate) fn on_server(backend: Backend, default_url: &str) -> Option<TestDb> {
-        let variable = format!("JOBSTORE_TEST_{}_URL", backend.name().to_ascii_uppercase());
-        let admin_url = std::env::var(&variable).unwrap_or_else(|_| default_url.to_owned());
-        let mut admin = match DbConnection::open(&admin_url, Duration::from_secs(5)) {
-            Ok(conn) => conn,
-            Err(e) => {
-                skip(
-                    backend.name(),
-                    &format!("cannot connect to {admin_url} (set {variable}?): {e}"),
-                );
-                return None;
-            }
-        };
-        let name = unique_name("jobstore_migrator");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create the test database");
-        Some(TestDb {
-            url: with_database(&admin_url, &name),
-            cleanup: Cleanup::Server { admin_url, name },
-        })
-    }
-
-    /// A new connection to the test database.
-    pub(crate) fn connect(&self) -> DbConnection {
-        DbConnection::open(&self.url, Duration::from_secs(10))
-            .expect("connect to the test database")
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match &self.cleanup {
-            Cleanup::Files(files) => {
-                for file in files {
-                    let _ = std::fs::remove_file(file);
-                }
-            }
-            Cleanup::Server { admin_url, name } => {
-                if let Ok(mut admin) = DbConnection::open(admin_url, Duration::from_secs(5)) {
-                    let force = if admin.backend() == Backend::Postgres {
-                        " WITH (FORCE)"
-                    } else {
-                        ""
-                    };
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}{force}"));
-                }
-            }
-        }
-    }
-}
-
-/// `url` with its database (the path) replaced by `name`, query parameters kept.
-fn with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a server URL has a scheme");
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let query = path.find('?').map_or("", |at| &path[at..]);
-    format!("{scheme}://{authority}/{name}{query}")
+/// A new connection to the test database.
+pub(crate) fn connect(db: &TestDatabase) -> DbConnection {
+    db.connect().expect("connect to the test database")
 }
 
 #[derive(QueryableByName)]
@@ -189,8 +88,8 @@ fn versions(ids: &[jobstore_migrator::MigrationId]) -> Vec<String> {
 }
 
 /// run, run again, status, revert, redo, revert all, and the errors of reverting nothing.
-pub(crate) fn lifecycle(db: &TestDb) {
-    let mut check = db.connect();
+pub(crate) fn lifecycle(db: &TestDatabase) {
+    let mut check = connect(db);
     let backend = check.backend();
     let all = embedded_migrations(backend).expect("embedded migrations");
     assert_eq!(all.len(), 2, "two migrations embedded for {backend}");
@@ -202,7 +101,7 @@ pub(crate) fn lifecycle(db: &TestDb) {
     assert_eq!(second.name(), Some("2026-11-22-000002_unique_job_keys"));
     assert_eq!(first.version(), "20261122000001");
 
-    let mut migrator = Migrator::new(&db.url)
+    let mut migrator = Migrator::new(db.url())
         .expect("open")
         .lock_timeout(Duration::from_secs(30));
     assert_eq!(migrator.backend(), backend);
@@ -268,7 +167,7 @@ pub(crate) fn lifecycle(db: &TestDb) {
     assert!(migrator.revert_all().expect("revert none").is_empty());
 
     // The failed calls released the lock: another migrator gets it at once.
-    let mut other = Migrator::new(&db.url)
+    let mut other = Migrator::new(db.url())
         .expect("open")
         .lock_timeout(Duration::from_secs(1));
     assert_eq!(other.run_pending().expect("run again"), all);
@@ -284,8 +183,8 @@ fn sorted(names: &[&str]) -> Vec<String> {
 
 /// `threads` migrators started at once on a fresh database: every migration is applied exactly
 /// once, nobody fails; then as many revert everything at once: each is reverted exactly once.
-pub(crate) fn race(db: &TestDb, threads: usize) {
-    let backend = db.connect().backend();
+pub(crate) fn race(db: &TestDatabase, threads: usize) {
+    let backend = connect(db).backend();
     let all = versions(&embedded_migrations(backend).expect("embedded migrations"));
 
     let together =
@@ -294,7 +193,7 @@ pub(crate) fn race(db: &TestDb, threads: usize) {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     let barrier = Arc::clone(&barrier);
-                    let url = db.url.clone();
+                    let url = db.url().to_owned();
                     thread::spawn(move || {
                         let mut migrator = Migrator::new(&url)
                             .expect("open")
@@ -320,7 +219,7 @@ pub(crate) fn race(db: &TestDb, threads: usize) {
         all,
         "each applied exactly once"
     );
-    let mut check = db.connect();
+    let mut check = connect(db);
     assert_eq!(jobstore_tables(&mut check), sorted(&TABLES));
     let status = Migrator::from_connection(&mut check)
         .status()
@@ -337,9 +236,9 @@ pub(crate) fn race(db: &TestDb, threads: usize) {
 
 /// While `hold` keeps the lock on another connection, a migrator times out; once `release`
 /// runs, it goes through.
-pub(crate) fn waits_for_the_lock(db: &TestDb, timeout: Duration, hold: &str, release: &str) {
-    let mut holder = db.connect();
-    let mut migrator = Migrator::new(&db.url).expect("open").lock_timeout(timeout);
+pub(crate) fn waits_for_the_lock(db: &TestDatabase, timeout: Duration, hold: &str, release: &str) {
+    let mut holder = connect(db);
+    let mut migrator = Migrator::new(db.url()).expect("open").lock_timeout(timeout);
     // Make the bookkeeping table first, so the holder's lock is the only thing in the way.
     migrator.status().expect("status");
     holder.batch_execute(hold).expect("hold the lock");
