@@ -2,7 +2,8 @@
 //!
 //! Migrates a fresh SQLite file, creates two tenants and their jobs, moves the jobs through
 //! their lives (a success, a failure retried then a success, a cancellation, a job driven by an
-//! external batch system) and prints each job's audit trail.
+//! external batch system) and prints each job's audit trail. With `RUST_LOG=jobstore=debug` it
+//! also shows the store's span for every call and every SQL statement, on stderr.
 
 use chrono::TimeDelta;
 use jobstore_domain::{Change, Job, JobStatus, NewJob, NewTenant, OAuthIdentity, RetryPolicy};
@@ -13,6 +14,13 @@ use jobstore_storage::{
 const DEMO_DB: &str = "target/jobstore-demo.db";
 
 pub(crate) fn run() -> Result<(), String> {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{DEMO_DB}{suffix}"));
     }
