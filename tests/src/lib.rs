@@ -146,28 +146,31 @@ impl TestDb {
     /// (creating the database, opening the store) panics, since that is a bug, not a missing
     /// server.
     pub fn create(backend: TestBackend) -> Result<TestDb, Unavailable> {
-        let database = match TestDatabase::migrated(backend) {
-            Ok(database) => database,
-            Err(e) if e.is_unavailable() => {
-                return Err(Unavailable {
-                    backend,
-                    reason: e.describe(),
-                });
-            }
+        match TestDatabase::migrated(backend) {
+            Ok(database) => Ok(TestDb::on(database)),
+            Err(e) if e.is_unavailable() => Err(Unavailable {
+                backend,
+                reason: e.describe(),
+            }),
             Err(e) => panic!("{}", e.describe()),
-        };
+        }
+    }
+
+    /// A store with a [`ManualClock`] at [`start_time`] on `database`.
+    fn on(database: TestDatabase) -> TestDb {
+        let backend = database.backend();
         let url = database.url().to_owned();
         let clock = ManualClock::at(start_time());
         let store = Store::open(database.store_config())
             .unwrap_or_else(|e| panic!("{backend}: opening a store on {url}: {e}"))
             .with_clock(clock.clone());
-        Ok(TestDb {
+        TestDb {
             store,
             clock,
             backend,
             url,
             database,
-        })
+        }
     }
 
     /// Another store on the same database, with a pool of its own and the same clock: one per
@@ -301,27 +304,11 @@ impl TestDb {
     }
 }
 
-/// Gives a case its database on `backend`, applying the reachability policy: `None` (after a
-/// loud `SKIPPED` line on stderr) when the server is unreachable and not required; a panic when
-/// it is required by `JOBSTORE_REQUIRE`.
+/// Gives a case its database on `backend`, applying the reachability policy of
+/// [`jobstore_testkit::migrated_database`]: `None` (after a loud `SKIPPED` line on stderr) when
+/// the server is unreachable and not required; a panic when `JOBSTORE_REQUIRE` requires it.
 pub fn test_db(backend: TestBackend) -> Option<TestDb> {
-    match TestDb::create(backend) {
-        Ok(db) => Some(db),
-        Err(unavailable) if backend.is_required() => {
-            panic!("{unavailable}; {REQUIRE_VAR} requires {backend}")
-        }
-        Err(unavailable) => {
-            skipped(&unavailable);
-            None
-        }
-    }
-}
-
-/// Says loudly that a case did not run. Written to the process's stderr directly, not with
-/// `eprintln!`, so that the test harness does not swallow it as a passing test's output.
-fn skipped(unavailable: &Unavailable) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {unavailable}");
+    jobstore_testkit::migrated_database(backend).map(TestDb::on)
 }
 
 /// Runs one case on `backend` (what [`backends!`] expands to).

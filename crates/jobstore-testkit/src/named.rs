@@ -1,8 +1,6 @@
 //! Named databases outside the per-test ones, for tools (benchmarks, restart drills) that need
 //! one database of a fixed name on a test server.
 
-use std::time::Duration;
-
 use diesel::connection::SimpleConnection;
 use jobstore_storage::DbConnection;
 
@@ -28,7 +26,7 @@ pub fn execute(url: &str, sql: &str) -> Result<(), KitError> {
     let backend = jobstore_storage::Backend::from_url(url)
         .map(TestBackend::from)
         .unwrap_or(TestBackend::Sqlite);
-    DbConnection::open(url, Duration::from_secs(5))
+    DbConnection::open(url, server::CONNECT_TIMEOUT)
         .map_err(KitError::storage(
             backend,
             format!("connecting to {}", redact(url)),

@@ -298,7 +298,7 @@ fn owner_is_gone(
 
 /// The statement listing the databases whose names start with `prefix` (letters, digits and
 /// `_`), as rows with a `name` column.
-fn list_databases(backend: TestBackend, prefix: &str) -> String {
+pub(crate) fn list_databases(backend: TestBackend, prefix: &str) -> String {
     let pattern = prefix.replace('_', "\\_");
     match backend {
         TestBackend::Postgres => format!(

@@ -16,8 +16,8 @@ use jobstore_storage::DbConnection;
 use crate::{
     KitError, TestBackend, files,
     server::{
-        self, Server, TEMPLATE_PREFIX, create_database, drop_database, lock_templates, names,
-        unlock_templates,
+        self, Server, TEMPLATE_PREFIX, create_database, drop_database, list_databases,
+        lock_templates, names, unlock_templates,
     },
 };
 
@@ -157,8 +157,7 @@ fn make_on_server<T>(
     let building = format!("{name}_new");
     let wanted = embedded(backend)?;
     under_lock(server, |conn| {
-        let list = list_templates(backend);
-        let existing = names(conn, backend, &list)?;
+        let existing = names(conn, backend, &list_databases(backend, TEMPLATE_PREFIX))?;
         let complete = existing.iter().any(|n| n == name)
             && match backend {
                 TestBackend::Mysql => applied_mysql(conn, name).is_ok_and(|v| v == wanted),
@@ -198,19 +197,6 @@ fn make_on_server<T>(
         }
         read(conn)
     })
-}
-
-fn list_templates(backend: TestBackend) -> String {
-    let pattern = TEMPLATE_PREFIX.replace('_', "\\_");
-    match backend {
-        TestBackend::Postgres => format!(
-            "SELECT CAST(datname AS TEXT) AS name FROM pg_database WHERE datname LIKE '{pattern}%'"
-        ),
-        _ => format!(
-            "SELECT CAST(schema_name AS CHAR) AS name FROM information_schema.schemata \
-             WHERE schema_name LIKE '{pattern}%'"
-        ),
-    }
 }
 
 /// The migration versions MySQL database `database` has applied, oldest first.
