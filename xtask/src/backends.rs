@@ -62,13 +62,17 @@ impl BackendName {
         match self {
             BackendName::Postgres => Some(ClientLibrary {
                 pkg_config: "libpq",
+                link_name: "pq",
                 config_tool: "pg_config",
+                config_libdir: "--libdir",
                 lib_dir_var: "PQ_LIB_DIR",
                 debian_package: "libpq-dev",
             }),
             BackendName::Mysql => Some(ClientLibrary {
                 pkg_config: "mysqlclient",
+                link_name: "mysqlclient",
                 config_tool: "mysql_config",
+                config_libdir: "--variable=pkglibdir",
                 lib_dir_var: "MYSQLCLIENT_LIB_DIR",
                 debian_package: "default-libmysqlclient-dev",
             }),
@@ -99,8 +103,12 @@ impl std::fmt::Display for BackendName {
 pub(crate) struct ClientLibrary {
     /// Its pkg-config name.
     pkg_config: &'static str,
+    /// The name the linker is given (`-l<name>`).
+    link_name: &'static str,
     /// The tool that ships with its headers and says where it is.
     config_tool: &'static str,
+    /// The tool's argument that prints the library's folder.
+    config_libdir: &'static str,
     /// The variable that points the build script at it.
     lib_dir_var: &'static str,
     /// The Debian package that installs it for building.
@@ -117,9 +125,27 @@ impl ClientLibrary {
                 .status()
                 .is_ok_and(|s| s.success())
         };
+        // The config tool alone is not enough: Debian's postgresql-common ships a `pg_config`
+        // without libpq-dev. The linker needs `lib<name>.so` (or `.a`) in its folder.
+        let linkable = || {
+            Command::new(self.config_tool)
+                .arg(self.config_libdir)
+                .stderr(Stdio::null())
+                .output()
+                .ok()
+                .filter(|out| out.status.success())
+                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+                .is_some_and(|dir| {
+                    ["so", "a"].iter().any(|ext| {
+                        std::path::Path::new(&dir)
+                            .join(format!("lib{}.{ext}", self.link_name))
+                            .exists()
+                    })
+                })
+        };
         std::env::var_os(self.lib_dir_var).is_some()
             || succeeds("pkg-config", &["--exists", self.pkg_config])
-            || succeeds(self.config_tool, &["--version"])
+            || linkable()
     }
 }
 
