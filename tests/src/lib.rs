@@ -272,15 +272,7 @@ impl TestDb {
     /// Moves a PENDING job through legal transitions to `status` (see [`TestDb::job_in`]).
     pub fn move_job(&self, tenant: &TenantId, job: &JobId, status: JobStatus) -> Job {
         use JobStatus::*;
-        let path: &[JobStatus] = match status {
-            Pending => &[],
-            Assigned => &[Assigned],
-            Running => &[Assigned, Running],
-            Completed => &[Assigned, Running, Completed],
-            Failed => &[Assigned, Running, Failed],
-            Lost => &[Assigned, Running, Lost],
-            Cancelled => &[Cancelled],
-        };
+        let path = jobstore_testkit::path_to(status);
         let mut current = self
             .store
             .get_job(tenant, job)

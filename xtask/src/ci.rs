@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::backends::BackendName;
 
 /// The crates that talk to a database, which the domain may not depend on.
-const DATABASE_CRATES: [&str; 6] = [
+pub(crate) const DATABASE_CRATES: [&str; 6] = [
     "diesel",
     "diesel_migrations",
     "r2d2",

@@ -13,15 +13,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// The crates that talk to a database.
-const DATABASE_CRATES: [&str; 6] = [
-    "diesel",
-    "diesel_migrations",
-    "r2d2",
-    "libsqlite3-sys",
-    "pq-sys",
-    "mysqlclient-sys",
-];
+/// The crates that talk to a database (shared with `cargo xtask ci`'s dependency check).
+use crate::ci::DATABASE_CRATES;
 
 /// The packages that may name diesel: the two libraries built on it, and the tooling (the test
 /// kit, the conformance suite, xtask), which creates, inspects and measures databases.

@@ -104,10 +104,17 @@ fn new_job(store: &Store, tenant: &TenantId, id: &str) -> Result<Job, StorageErr
     })
 }
 
-/// Moves a PENDING job through legal transitions to `status`.
-fn move_to(store: &Store, job: Job, status: JobStatus) -> Result<Job, StorageError> {
+/// The legal transitions that take a PENDING job to `status`: ASSIGNED, RUNNING and then the
+/// final status for COMPLETED, FAILED and LOST; straight to CANCELLED.
+///
+/// ```
+/// use jobstore_domain::JobStatus;
+///
+/// assert_eq!(jobstore_testkit::path_to(JobStatus::Running), [JobStatus::Assigned, JobStatus::Running]);
+/// ```
+pub fn path_to(status: JobStatus) -> &'static [JobStatus] {
     use JobStatus::*;
-    let path: &[JobStatus] = match status {
+    match status {
         Pending => &[],
         Assigned => &[Assigned],
         Running => &[Assigned, Running],
@@ -115,7 +122,13 @@ fn move_to(store: &Store, job: Job, status: JobStatus) -> Result<Job, StorageErr
         Failed => &[Assigned, Running, Failed],
         Lost => &[Assigned, Running, Lost],
         Cancelled => &[Cancelled],
-    };
+    }
+}
+
+/// Moves a PENDING job through legal transitions to `status`.
+fn move_to(store: &Store, job: Job, status: JobStatus) -> Result<Job, StorageError> {
+    use JobStatus::*;
+    let path = path_to(status);
     let mut job = job;
     for &to in path {
         let change = match to {

@@ -99,7 +99,7 @@ pub use database::{
     TestDatabase, empty_database, migrated_database, required, skipped, sweep_leftovers,
 };
 pub use error::KitError;
-pub use fixture::{FIXTURE_AGENT, Fixture, seed_test_data};
+pub use fixture::{FIXTURE_AGENT, Fixture, path_to, seed_test_data};
 pub use memory::{MemoryStore, memory_store};
 pub use named::{drop_database_statement, execute, recreate_database};
 pub use reset::reset;
