@@ -116,6 +116,25 @@ fn is_classified(error: &diesel::result::Error) -> bool {
     }
 }
 
+/// A connection error as the pool keeps it: r2d2 keeps only an error's text for its time-out
+/// error, so that text carries the causes too ("cannot connect to mysql: Can't connect to ...").
+#[derive(Debug)]
+pub(crate) struct WithCauses(StorageError);
+
+impl std::fmt::Display for WithCauses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(&self.0);
+        while let Some(cause) = source {
+            write!(f, ": {}", cause.to_string().trim_end())?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for WithCauses {}
+
 /// Opens pooled connections with [`DbConnection::open`], never trying one backend after another.
 #[derive(Debug)]
 pub(crate) struct ConnectionManager {
@@ -125,20 +144,37 @@ pub(crate) struct ConnectionManager {
 
 impl r2d2::ManageConnection for ConnectionManager {
     type Connection = Pooled;
-    type Error = StorageError;
+    type Error = WithCauses;
 
-    fn connect(&self) -> Result<Pooled, StorageError> {
+    fn connect(&self) -> Result<Pooled, WithCauses> {
         Ok(Pooled {
-            conn: DbConnection::open(&self.url, self.busy_timeout)?,
+            conn: DbConnection::open(&self.url, self.busy_timeout).map_err(WithCauses)?,
             lost: false,
         })
     }
 
-    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), StorageError> {
-        pooled.conn.ping()
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), WithCauses> {
+        pooled.conn.ping().map_err(WithCauses)
     }
 
     fn has_broken(&self, pooled: &mut Pooled) -> bool {
         pooled.lost || std::thread::panicking() || R2D2Connection::is_broken(&mut pooled.conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pools_error_text_keeps_the_drivers_reason() {
+        let refused = StorageError::Connect {
+            backend: Backend::Mysql,
+            source: diesel::ConnectionError::BadConnection("Can't connect to server".to_owned()),
+        };
+        assert_eq!(
+            WithCauses(refused).to_string(),
+            "cannot connect to mysql: Can't connect to server"
+        );
     }
 }
