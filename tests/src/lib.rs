@@ -303,6 +303,15 @@ pub fn test_db(backend: TestBackend) -> Option<TestDb> {
     jobstore_testkit::migrated_database(backend).map(TestDb::on)
 }
 
+/// Fails when `backend` is required but this build leaves it out; says it is skipped otherwise
+/// (what [`backends!`] runs for a backend whose feature is off).
+pub fn not_built_in(backend: TestBackend) {
+    let _: Option<()> = jobstore_testkit::required(
+        backend,
+        Err(jobstore_testkit::KitError::NotBuilt { backend }),
+    );
+}
+
 /// Runs one case on `backend` (what [`backends!`] expands to).
 pub fn run<R: CaseOutcome>(backend: TestBackend, case: impl FnOnce(&TestDb) -> R) {
     if let Some(db) = test_db(backend) {
@@ -338,6 +347,15 @@ impl<E: fmt::Debug> CaseOutcome for Result<(), E> {
 #[macro_export]
 macro_rules! backends {
     ($($case:ident),* $(,)?) => {
+        // A backend left out of this build still answers to JOBSTORE_REQUIRE: it fails there.
+        #[cfg(not(feature = "sqlite"))]
+        mod sqlite {
+            #[test]
+            fn not_built_in() {
+                $crate::not_built_in($crate::TestBackend::Sqlite);
+            }
+        }
+
         #[cfg(feature = "sqlite")]
         mod sqlite {
             $(
@@ -348,6 +366,15 @@ macro_rules! backends {
             )*
         }
 
+        // A backend left out of this build still answers to JOBSTORE_REQUIRE: it fails there.
+        #[cfg(not(feature = "postgres"))]
+        mod postgres {
+            #[test]
+            fn not_built_in() {
+                $crate::not_built_in($crate::TestBackend::Postgres);
+            }
+        }
+
         #[cfg(feature = "postgres")]
         mod postgres {
             $(
@@ -356,6 +383,15 @@ macro_rules! backends {
                     $crate::run($crate::TestBackend::Postgres, super::$case);
                 }
             )*
+        }
+
+        // A backend left out of this build still answers to JOBSTORE_REQUIRE: it fails there.
+        #[cfg(not(feature = "mysql"))]
+        mod mysql {
+            #[test]
+            fn not_built_in() {
+                $crate::not_built_in($crate::TestBackend::Mysql);
+            }
         }
 
         #[cfg(feature = "mysql")]

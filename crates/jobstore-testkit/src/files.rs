@@ -58,12 +58,7 @@ pub(crate) fn template(name: &str) -> Result<Vec<u8>, KitError> {
         remove(&building);
         made?;
     }
-    for stale in entries(&folder) {
-        if stale.starts_with(TEMPLATE_PREFIX) && stale.ends_with(".db") && !stale.starts_with(name)
-        {
-            remove(&folder.join(stale));
-        }
-    }
+    // Templates of other migrations are left alone: another checkout's run may be reading one.
     fs::read(&path).map_err(|source| KitError::File {
         doing: "reading",
         path: path.display().to_string(),

@@ -66,7 +66,7 @@
 //!   a named lock); SQLite files are `jobstore_t_<pid>_<n>.db` in the temporary folder.
 //! - Templates are `jobstore_tpl_<fingerprint>`, the fingerprint being a hash of the backend's
 //!   migration files and of the versions the migrator embeds: a changed migration makes a new
-//!   template, and templates of other fingerprints are dropped. Racing test processes make a
+//!   template (those of other fingerprints are left: another checkout may use them). Racing test processes make a
 //!   template once: under `pg_advisory_lock` on PostgreSQL, `GET_LOCK` on MySQL, and by an
 //!   atomic rename on SQLite.
 //! - When a process first uses a backend, it drops the test databases (and removes the files)

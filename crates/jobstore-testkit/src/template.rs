@@ -186,15 +186,9 @@ fn make_on_server<T>(
                     .map_err(KitError::diesel(backend, sql))?;
             }
         }
-        // Templates of other migrations (another checkout's, or older). One in use at this
-        // moment refuses to go and is left; one dropped under a running process is made again
-        // by it (see `forget`).
-        for stale in existing.iter().filter(|n| *n != name && **n != building) {
-            let _ = conn.batch_execute(&match backend {
-                TestBackend::Postgres => format!("DROP DATABASE IF EXISTS {stale}"),
-                _ => drop_database(backend, stale),
-            });
-        }
+        // Templates of other migrations (another checkout's, or older) are left alone: a run
+        // of that checkout may be cloning them right now. They are few and small; drop them by
+        // hand (`jobstore_tpl_*`) when a migration set is gone for good.
         read(conn)
     })
 }
@@ -274,5 +268,11 @@ pub(crate) fn clone_on_server(
         ),
         Template::Sqlite { .. } => return Ok(()),
     };
-    server.execute(&sql)
+    match template {
+        // `USE` points the connection at the clone: run it on a connection of its own, so that
+        // no pooled admin connection is left inside a test's database (where a test that ends
+        // the database's sessions would end it too).
+        Template::Mysql { .. } => crate::named::execute(&server.url, &sql),
+        _ => server.execute(&sql),
+    }
 }

@@ -163,8 +163,12 @@ fn leftovers_of_gone_processes_are_swept_and_live_ones_kept() {
                 path.display().to_string()
             }
             _ => {
-                // An owner mark that no process holds.
-                let name = "jobstore_t_deadbeef_1";
+                // An owner mark that no process holds, different in every run (two runs at
+                // once must not collide on the name).
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                let name = &format!("jobstore_t_{:08x}_1", nanos ^ std::process::id());
                 let server = backend.server_url().expect("a server");
                 jobstore_testkit::execute(&server, &format!("CREATE DATABASE {name}"))
                     .expect("create a leftover");
