@@ -25,6 +25,9 @@ mod errors;
 #[path = "conformance/exactly_once.rs"]
 mod exactly_once;
 #[cfg(test)]
+#[path = "conformance/hot_path.rs"]
+mod hot_path;
+#[cfg(test)]
 #[path = "conformance/isolation.rs"]
 mod isolation;
 #[cfg(test)]

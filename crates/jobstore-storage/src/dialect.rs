@@ -134,6 +134,96 @@ pub(crate) fn write_transaction<T>(
     }
 }
 
+/// The claimable jobs of `queue` at `now` (PENDING, due, not deleted): the test claims lock
+/// by and a waiting worker looks for, served by the `jobs_claimable` index.
+macro_rules! claimable {
+    ($queue:expr, $now:expr) => {
+        jobs::table
+            .filter(jobs::status.eq(JobStatus::Pending.as_str()))
+            .filter(jobs::queue.eq($queue))
+            .filter(jobs::not_before.le(stored($now)))
+            .filter(jobs::deleted_at.is_null())
+    };
+}
+
+/// Whether `queue` has a claimable job at `now` (locked or not).
+pub(crate) fn has_claimable(
+    conn: &mut DbConnection,
+    queue: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        claimable!(queue, now).select(jobs::job_id),
+    ))
+    .get_result(conn)
+}
+
+/// The notification channel of work arriving; its payload names the queue.
+#[cfg(feature = "postgres")]
+const WORK_CHANNEL: &str = "jobstore_work";
+
+/// Tells waiting workers, when the transaction commits, that `queues` have new PENDING jobs.
+/// PostgreSQL only (NOTIFY); waiters elsewhere poll.
+#[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+pub(crate) fn announce_work<'q>(
+    conn: &mut DbConnection,
+    queues: impl IntoIterator<Item = &'q str>,
+) -> QueryResult<()> {
+    #[cfg(feature = "postgres")]
+    if let DbConnection::Postgres(c) = conn {
+        use diesel::sql_types::Text;
+        let mut queues: Vec<&str> = queues.into_iter().collect();
+        queues.sort_unstable();
+        queues.dedup();
+        for queue in queues {
+            diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<Text, _>(WORK_CHANNEL)
+                .bind::<Text, _>(queue)
+                .execute(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts listening for [`announce_work`]'s notifications; `false` where the backend has none.
+pub(crate) fn listen(conn: &mut DbConnection) -> Result<bool, StorageError> {
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!("LISTEN {WORK_CHANNEL}"))?;
+            Ok(true)
+        }
+        #[allow(unreachable_patterns)]
+        _ => Ok(false),
+    }
+}
+
+/// Stops listening, and drops the notifications that arrived meanwhile.
+pub(crate) fn unlisten(conn: &mut DbConnection) -> Result<(), StorageError> {
+    #[cfg(feature = "postgres")]
+    if let DbConnection::Postgres(c) = conn {
+        c.batch_execute(&format!("UNLISTEN {WORK_CHANNEL}"))?;
+        for notification in c.notifications_iter() {
+            notification?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a notification naming `queue` arrived since the last look (reads what the server
+/// sent already; sends nothing).
+#[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+pub(crate) fn notified(conn: &mut DbConnection, queue: &str) -> Result<bool, StorageError> {
+    let mut named = false;
+    #[cfg(feature = "postgres")]
+    if let DbConnection::Postgres(c) = conn {
+        for notification in c.notifications_iter() {
+            named |= notification?.payload == queue;
+        }
+    }
+    Ok(named)
+}
+
 /// Reads and locks up to `limit` claimable jobs of `queue` at `now`, in claim order (highest
 /// priority, oldest not-before, then tenant and id), skipping rows other claimers hold.
 pub(crate) fn lock_claimable(
@@ -142,11 +232,8 @@ pub(crate) fn lock_claimable(
     now: DateTime<Utc>,
     limit: u32,
 ) -> QueryResult<Vec<JobRow>> {
-    let claimable = jobs::table
-        .filter(jobs::status.eq(JobStatus::Pending.as_str()))
-        .filter(jobs::queue.eq(queue))
-        .filter(jobs::not_before.le(stored(now)))
-        .filter(jobs::deleted_at.is_null())
+    // In claim order: highest priority, oldest not-before, then tenant and id.
+    let claimable = claimable!(queue, now)
         .order((
             jobs::priority.desc(),
             jobs::not_before.asc(),

@@ -49,6 +49,7 @@ mod stamp;
 mod store;
 mod tenants;
 mod trace;
+mod wakeup;
 mod workers;
 mod writer;
 
@@ -57,7 +58,7 @@ pub use config::{Backend, DEFAULT_SQLITE_PATH, StoreConfig};
 pub use connection::DbConnection;
 pub use error::{Entity, ErrorKind, StorageError};
 pub use repository::{
-    ClaimRequest, Enqueued, JobRepository, Reaped, TenantRepository, WorkerRepository,
+    ClaimRequest, Enqueued, Handoff, JobRepository, Reaped, TenantRepository, WorkerRepository,
 };
 #[cfg(feature = "mock")]
 pub use repository::{MockJobRepository, MockTenantRepository, MockWorkerRepository};

@@ -179,6 +179,31 @@ pub trait WorkerRepository {
     /// Completes many jobs in one transaction: all or none.
     fn complete_all(&self, leases: &[Lease]) -> Result<Vec<Job>, StorageError>;
 
+    /// Completes the jobs of `done` and claims the next work as `next` asks, in one
+    /// transaction: one commit per job for a worker that streams through a queue. The reports
+    /// are lease-checked as [`WorkerRepository::complete_all`]'s are, with their audit rows; a
+    /// stale one fails the whole call and nothing is claimed. `done` may be empty (a worker's
+    /// first claim).
+    ///
+    /// ```no_run
+    /// use jobstore_storage::{ClaimRequest, Store, WorkerRepository};
+    ///
+    /// let store = Store::open_url("jobstore.db")?;
+    /// let request = ClaimRequest { start: true, ..ClaimRequest::new("default", "worker-1") };
+    /// let mut held = store.claim(&request)?;
+    /// while !held.is_empty() {
+    ///     // ... run the jobs ...
+    ///     let leases: Vec<_> = held.iter().filter_map(|job| job.lease()).collect();
+    ///     held = store.complete_and_claim(&leases, &request)?.claimed;
+    /// }
+    /// # Ok::<(), jobstore_storage::StorageError>(())
+    /// ```
+    fn complete_and_claim(
+        &self,
+        done: &[Lease],
+        next: &ClaimRequest,
+    ) -> Result<Handoff, StorageError>;
+
     /// To FAILED with `message`. When `retryable` and retries remain, the job goes on to
     /// PENDING with a not-before time from its retry policy.
     fn fail(&self, lease: &Lease, message: &str, retryable: bool) -> Result<Job, StorageError>;
@@ -217,6 +242,15 @@ impl ClaimRequest {
             start: false,
         }
     }
+}
+
+/// What [`WorkerRepository::complete_and_claim`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Handoff {
+    /// The jobs reported, as they are now (COMPLETED), in the order of their leases.
+    pub completed: Vec<Job>,
+    /// The jobs claimed next, under a fresh lease (empty when the queue had none).
+    pub claimed: Vec<Job>,
 }
 
 /// What one reaper pass did.

@@ -121,6 +121,11 @@ impl Store {
         Arc::make_mut(&mut self.settings)
     }
 
+    /// The pool, for calls that hold a connection of their own (see `wakeup`).
+    pub(crate) fn pool(&self) -> &r2d2::Pool<ConnectionManager> {
+        &self.pool
+    }
+
     /// The backend this store talks to.
     pub fn backend(&self) -> Backend {
         self.backend

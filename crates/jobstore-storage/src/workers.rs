@@ -13,7 +13,7 @@ use jobstore_domain::{
 };
 
 use crate::{
-    ClaimRequest, DbConnection, Entity, Reaped, StorageError, WorkerRepository, dialect,
+    ClaimRequest, DbConnection, Entity, Handoff, Reaped, StorageError, WorkerRepository, dialect,
     jobs::not_found,
     rows::JobRow,
     schema::jobs,
@@ -25,34 +25,37 @@ use crate::{
 impl<S: Session> WorkerRepository for S {
     fn claim(&self, request: &ClaimRequest) -> Result<Vec<Job>, StorageError> {
         self.write(Call::new("claim"), |conn, settings| {
-            validate_queue(&request.queue)?;
-            validate_agent(&request.agent)?;
-            check_limit(request.limit)?;
-            check_lease_length("lease_for", request.lease_for)?;
             let now = settings.now();
-            // The query picks candidates by the claim test, for its index; the domain decides.
-            let candidates: Vec<Job> = rows_to_jobs(dialect::lock_claimable(
-                conn,
-                &request.queue,
-                now,
-                request.limit,
-            )?)?
-            .into_iter()
-            .filter(|job| job.is_claimable(now))
-            .collect();
-            if candidates.is_empty() {
-                return Ok(Vec::new());
-            }
-            // One lease id for the batch: every job is still reported on by its own id.
-            let lease = LeaseGrant::new(request.agent.as_str(), now, request.lease_for);
-            let updates = candidates
-                .iter()
-                .map(|job| job.claim(&lease, request.start, now))
-                .collect::<Result<Vec<_>, _>>()?;
+            let claims = decide_claims(conn, request, now)?;
             // The rows are locked (or, on SQLite, this is the only writer), so the version
             // guard holds; it is kept all the same, as on every write.
+            writer::store(conn, &claims, Guard::Version)?;
+            Ok(claims.into_iter().map(|update| update.job).collect())
+        })
+    }
+
+    fn complete_and_claim(
+        &self,
+        done: &[Lease],
+        next: &ClaimRequest,
+    ) -> Result<Handoff, StorageError> {
+        self.write(Call::new("complete_and_claim"), |conn, settings| {
+            let now = settings.now();
+            // Reports first: a stale one fails the call before anything is claimed, and the
+            // transaction rolls back whole.
+            let reports = decide_completions(conn, done, now)?;
+            let claims = decide_claims(conn, next, now)?;
+            let claimed = claims.len();
+            let mut updates = reports;
+            updates.extend(claims);
+            // One statement per alike batch and one insert for every audit row of both.
             writer::store(conn, &updates, Guard::Version)?;
-            Ok(updates.into_iter().map(|update| update.job).collect())
+            let mut jobs: Vec<Job> = updates.into_iter().map(|update| update.job).collect();
+            let claimed = jobs.split_off(jobs.len() - claimed);
+            Ok(Handoff {
+                completed: jobs,
+                claimed,
+            })
         })
     }
 
@@ -104,38 +107,7 @@ impl<S: Session> WorkerRepository for S {
 
     fn complete_all(&self, leases: &[Lease]) -> Result<Vec<Job>, StorageError> {
         self.write(Call::new("complete_all"), |conn, settings| {
-            check_limit(u32::try_from(leases.len()).unwrap_or(u32::MAX).max(1))?;
-            if leases.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut named_jobs: Vec<_> = leases.iter().map(|l| (&l.tenant_id, &l.job_id)).collect();
-            named_jobs.sort_unstable();
-            named_jobs.dedup();
-            if named_jobs.len() != leases.len() {
-                return Err(jobstore_domain::DomainError::Validation {
-                    field: "leases",
-                    reason: "name a job more than once".to_owned(),
-                }
-                .into());
-            }
-            let now = settings.now();
-            let held = rows_to_jobs(
-                jobs::table
-                    .filter(named(leases.iter().map(|l| (&l.tenant_id, &l.job_id))))
-                    .select(JobRow::as_select())
-                    .load(conn)?,
-            )?;
-            let updates = leases
-                .iter()
-                .map(|lease| {
-                    let job = held
-                        .iter()
-                        .find(|j| j.tenant_id == lease.tenant_id && j.id == lease.job_id)
-                        .ok_or_else(|| not_found(&lease.tenant_id, &lease.job_id))?;
-                    job.report(&lease.lease_id, Change::to(JobStatus::Completed), now)
-                        .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let updates = decide_completions(conn, leases, settings.now())?;
             // Each job guarded by the version it was read at: one reaped, re-claimed or
             // cancelled since does not match, and the whole batch is refused.
             writer::store(conn, &updates, Guard::Version)?;
@@ -183,6 +155,76 @@ impl<S: Session> WorkerRepository for S {
             Ok(reaped)
         })
     }
+}
+
+/// Checks a claim request, locks its candidates and lets the domain claim each.
+fn decide_claims(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+    now: DateTime<Utc>,
+) -> Result<Vec<JobUpdate>, StorageError> {
+    validate_queue(&request.queue)?;
+    validate_agent(&request.agent)?;
+    check_limit(request.limit)?;
+    check_lease_length("lease_for", request.lease_for)?;
+    // The query picks candidates by the claim test, for its index; the domain decides.
+    let candidates = rows_to_jobs(dialect::lock_claimable(
+        conn,
+        &request.queue,
+        now,
+        request.limit,
+    )?)?;
+    // One lease id for the batch: every job is still reported on by its own id.
+    let lease = LeaseGrant::new(request.agent.as_str(), now, request.lease_for);
+    candidates
+        .iter()
+        .filter(|job| job.is_claimable(now))
+        .map(|job| Ok(job.claim(&lease, request.start, now)?))
+        .collect()
+}
+
+/// Reads the jobs `leases` name and lets the domain complete each under its lease. No lease
+/// may name a job twice; every job must be found.
+fn decide_completions(
+    conn: &mut DbConnection,
+    leases: &[Lease],
+    now: DateTime<Utc>,
+) -> Result<Vec<JobUpdate>, StorageError> {
+    check_limit(u32::try_from(leases.len()).unwrap_or(u32::MAX).max(1))?;
+    let held = match leases {
+        [] => return Ok(Vec::new()),
+        // One job: a lookup by key, of fixed shape, prepared once per connection.
+        [lease] => vec![any_job(conn, lease)?],
+        _ => {
+            let mut named_jobs: Vec<_> = leases.iter().map(|l| (&l.tenant_id, &l.job_id)).collect();
+            named_jobs.sort_unstable();
+            named_jobs.dedup();
+            if named_jobs.len() != leases.len() {
+                return Err(jobstore_domain::DomainError::Validation {
+                    field: "leases",
+                    reason: "name a job more than once".to_owned(),
+                }
+                .into());
+            }
+            rows_to_jobs(
+                jobs::table
+                    .filter(named(leases.iter().map(|l| (&l.tenant_id, &l.job_id))))
+                    .select(JobRow::as_select())
+                    .load(conn)?,
+            )?
+        }
+    };
+    leases
+        .iter()
+        .map(|lease| {
+            let job = held
+                .iter()
+                .find(|j| j.tenant_id == lease.tenant_id && j.id == lease.job_id)
+                .ok_or_else(|| not_found(&lease.tenant_id, &lease.job_id))?;
+            job.report(&lease.lease_id, Change::to(JobStatus::Completed), now)
+                .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))
+        })
+        .collect()
 }
 
 /// Reads the job a worker reports on, lets the domain decide the report (which checks the

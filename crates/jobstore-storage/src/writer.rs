@@ -1,6 +1,7 @@
 //! The one writer of the `jobs` table and its audit trail (`job_state_transitions`): it inserts
 //! new jobs with their creation records, and stores each [`JobUpdate`] exactly as the domain
-//! computed it. Nothing here decides a status, a time or a lease.
+//! computed it. Nothing here decides a status, a time or a lease. Whatever makes jobs PENDING
+//! also tells waiting workers (see `wakeup`), in the same transaction.
 //!
 //! An update is guarded by the version the job was read at (every write but a heartbeat moves
 //! the version, so the version says more than the status): when another process changed the
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use diesel::{prelude::*, sql_types::Bool};
-use jobstore_domain::{Job, JobChanges, JobId, JobStateTransition, JobUpdate, TenantId};
+use jobstore_domain::{Job, JobChanges, JobId, JobStateTransition, JobStatus, JobUpdate, TenantId};
 
 use crate::{
     DbConnection, Entity, StorageError,
@@ -44,6 +45,7 @@ pub(crate) fn insert_job(conn: &mut DbConnection, job: &Job) -> Result<(), Stora
         .values(JobRow::from(job))
         .execute(conn)?;
     append_trail(conn, &[job.created_transition(None)])?;
+    dialect::announce_work(conn, [job.queue.as_str()])?;
     trace::wrote(1);
     Ok(())
 }
@@ -59,6 +61,7 @@ pub(crate) fn insert_jobs(conn: &mut DbConnection, jobs: &[Job]) -> Result<(), S
             .collect();
         append_trail(conn, &created)?;
     }
+    dialect::announce_work(conn, jobs.iter().map(|job| job.queue.as_str()))?;
     trace::wrote(jobs.len());
     Ok(())
 }
@@ -89,6 +92,14 @@ pub(crate) fn store(
         .flat_map(|update| update.trail.iter().cloned())
         .collect();
     append_trail(conn, &trail)?;
+    // Released, retried or reaped back to PENDING: waiting workers may claim them.
+    dialect::announce_work(
+        conn,
+        updates
+            .iter()
+            .filter(|update| update.changes.status == Some(JobStatus::Pending))
+            .map(|update| update.job.queue.as_str()),
+    )?;
     trace::wrote(updates.len());
     Ok(())
 }
