@@ -139,11 +139,26 @@ pub(crate) fn write_transaction<T>(
 macro_rules! claimable {
     ($queue:expr, $now:expr) => {
         jobs::table
-            .filter(jobs::status.eq(JobStatus::Pending.as_str()))
+            .filter(status_in(&[JobStatus::Pending]))
             .filter(jobs::queue.eq($queue))
             .filter(jobs::not_before.le(stored($now)))
             .filter(jobs::deleted_at.is_null())
     };
+}
+
+/// `status IN (...)` with the statuses written as literals, not bound: PostgreSQL and SQLite can
+/// then use the partial indexes `jobs_claimable` and `jobs_leases` (whose predicates name the
+/// statuses) in every plan of a prepared statement, generic ones included.
+fn status_in(statuses: &[JobStatus]) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    let listed: Vec<String> = statuses
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    // Written as the indexes' predicates are, so SQLite, which matches them by form, sees it.
+    diesel::dsl::sql(&match listed.as_slice() {
+        [one] => format!("status = {one}"),
+        many => format!("status IN ({})", many.join(", ")),
+    })
 }
 
 /// Whether `queue` has a claimable job at `now` (locked or not).
@@ -199,6 +214,7 @@ pub(crate) fn listen(conn: &mut DbConnection) -> Result<bool, StorageError> {
 }
 
 /// Stops listening, and drops the notifications that arrived meanwhile.
+#[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
 pub(crate) fn unlisten(conn: &mut DbConnection) -> Result<(), StorageError> {
     #[cfg(feature = "postgres")]
     if let DbConnection::Postgres(c) = conn {
@@ -213,6 +229,7 @@ pub(crate) fn unlisten(conn: &mut DbConnection) -> Result<(), StorageError> {
 /// Whether a notification naming `queue` arrived since the last look (reads what the server
 /// sent already; sends nothing).
 #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+#[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
 pub(crate) fn notified(conn: &mut DbConnection, queue: &str) -> Result<bool, StorageError> {
     let mut named = false;
     #[cfg(feature = "postgres")]
@@ -267,7 +284,7 @@ pub(crate) fn lock_expired(
     limit: u32,
 ) -> QueryResult<Vec<JobRow>> {
     let expired = jobs::table
-        .filter(jobs::status.eq_any(JobStatus::LEASED.map(JobStatus::as_str)))
+        .filter(status_in(&JobStatus::LEASED))
         .filter(jobs::lease_deadline.le(stored(now)))
         .order((
             jobs::lease_deadline.asc(),
@@ -328,21 +345,36 @@ pub(crate) fn lock_tenant_jobs(conn: &mut DbConnection, tenant: &str) -> QueryRe
     }
 }
 
-/// Inserts job rows in one statement.
+/// Inserts job rows in one statement: PostgreSQL's binary COPY (no SQL to parse, no limit on
+/// bound parameters), a multi-row INSERT elsewhere.
 pub(crate) fn insert_jobs(conn: &mut DbConnection, rows: &[JobRow]) -> QueryResult<usize> {
-    with_inner!(conn, |c| diesel::insert_into(jobs::table)
-        .values(rows)
-        .execute(c))
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => diesel::copy_from(jobs::table)
+            .from_insertable(rows)
+            .execute(c),
+        #[allow(unreachable_patterns)]
+        _ => with_inner!(conn, |c| diesel::insert_into(jobs::table)
+            .values(rows)
+            .execute(c)),
+    }
 }
 
-/// Inserts audit rows in one statement.
+/// Inserts audit rows in one statement, as [`insert_jobs`] does.
 pub(crate) fn insert_transitions(
     conn: &mut DbConnection,
     rows: &[TransitionRow],
 ) -> QueryResult<usize> {
-    with_inner!(conn, |c| diesel::insert_into(job_state_transitions::table)
-        .values(rows)
-        .execute(c))
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => diesel::copy_from(job_state_transitions::table)
+            .from_insertable(rows)
+            .execute(c),
+        #[allow(unreachable_patterns)]
+        _ => with_inner!(conn, |c| diesel::insert_into(job_state_transitions::table)
+            .values(rows)
+            .execute(c)),
+    }
 }
 
 /// Whether a database error that diesel leaves unclassified means "busy, try again": SQLite's
