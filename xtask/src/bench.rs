@@ -1,21 +1,24 @@
-//! `cargo xtask bench`: burn-down throughput, claim latency and the claim's scaling, per backend,
-//! as ratios to a baseline measured in the same run (pgbench -N on PostgreSQL).
+//! `cargo xtask bench`: per backend, enqueue and burn-down throughput (one job or 64 a call,
+//! reported separately or handed off with the next claim), claim latency, wake-up latency of an
+//! idle worker, and the claim's scaling, as ratios to a baseline measured in the same run
+//! (pgbench -N on PostgreSQL); `--json` adds the numbers as one JSON line for scripts.
 
 use crate::{address::ServerAddress, backends::BackendName, servers};
 use std::{
     process::Command,
-    sync::{Arc, Mutex},
+    sync::mpsc,
     thread,
     time::{Duration, Instant},
 };
 
 use chrono::TimeDelta;
 use diesel::{RunQueryDsl, connection::SimpleConnection};
-use jobstore_domain::{NewJob, NewTenant, TenantId};
+use jobstore_domain::{JobId, NewJob, NewTenant, TenantId};
 use jobstore_storage::{
     Backend, ClaimRequest, DbConnection, JobRepository, StorageError, Store, StoreConfig,
     TenantRepository, WorkerRepository,
 };
+use serde_json::{Value, json};
 
 /// What to measure.
 #[derive(Debug, clap::Args)]
@@ -28,30 +31,80 @@ pub(crate) struct BenchArgs {
         default_values_t = [BackendName::Postgres, BackendName::Mysql, BackendName::Sqlite]
     )]
     backends: Vec<BackendName>,
-    /// Jobs per burn-down.
+    /// Phases to run, in this order whatever the order given.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Phase::ALL)]
+    phases: Vec<Phase>,
+    /// Jobs per enqueue and per burn-down.
     #[arg(long, default_value_t = 20_000)]
     jobs: usize,
-    /// Worker threads, each with its own connection.
+    /// Worker threads of a burn-down, each with its own connection.
     #[arg(long, default_value_t = 8)]
     workers: usize,
-    /// Claim batch sizes to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,64")]
-    batches: Vec<u32>,
-    /// Finished jobs in the table for the scale run (0 skips it).
+    /// Finished jobs in the table for the scale phase (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     finished: usize,
     /// Seconds pgbench runs.
     #[arg(long, default_value_t = 15)]
     pgbench_seconds: u32,
+    /// Print the numbers as a JSON array, one object per backend, on the last line of stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A part of the run, each on a schema of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    /// Jobs through `create_jobs`, 500 a call.
+    Enqueue,
+    /// Burn-down claiming (and starting) one job a call, completing it in another.
+    Batch1,
+    /// Burn-down completing one job and claiming the next in one call (`complete_and_claim`).
+    Stream,
+    /// Burn-down claiming 64 jobs a call, completing them with `complete_all`.
+    Batch64,
+    /// Burn-down completing 64 jobs and claiming the next 64 in one call.
+    Batch64Stream,
+    /// An idle worker's wait from an enqueue to its claim of the job.
+    Wakeup,
+    /// Claim latency with `--finished` finished jobs in the table, against an empty table.
+    Scale,
+}
+
+impl Phase {
+    const ALL: [Phase; 7] = [
+        Phase::Enqueue,
+        Phase::Batch1,
+        Phase::Stream,
+        Phase::Batch64,
+        Phase::Batch64Stream,
+        Phase::Wakeup,
+        Phase::Scale,
+    ];
+
+    /// Whether the phase measures a rate that is compared with pgbench.
+    fn is_throughput(self) -> bool {
+        !matches!(self, Phase::Wakeup | Phase::Scale)
+    }
 }
 
 /// The scratch database's name on the servers.
 const BENCH_DB: &str = "jobstore_bench";
+/// The queue of the wake-up phase.
+const WAKE_QUEUE: &str = "wake";
+/// How many enqueues the wake-up phase times, one job each.
+const WAKE_SAMPLES: u64 = 100;
+/// How long the waiter waits for work at a time; longer than any pause between two samples.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl BenchArgs {
     /// The backends the run measures.
     pub(crate) fn backends(&self) -> Vec<BackendName> {
         self.backends.clone()
+    }
+
+    /// Whether `--phases` asks for `phase`.
+    fn runs(&self, phase: Phase) -> bool {
+        self.phases.contains(&phase)
     }
 }
 
@@ -62,45 +115,92 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         args.jobs,
         args.workers
     );
-    for name in &args.backends {
-        let backend = name.backend();
-        let db = BenchDb::create(backend)?;
+    let mut rows = Vec::new();
+    for &name in &args.backends {
         println!("\n== {name} ==");
-        let baseline = match backend {
-            Backend::Postgres => Some(pgbench(&db.url, args)?),
-            _ => None,
-        };
-        for &batch in &args.batches {
-            db.reset()?;
-            let store = db.store(args.workers)?;
-            let tenant = store
-                .create_tenant(NewTenant::named("bench"))
-                .map_err(|e| e.to_string())?;
-            let enqueue = enqueue(&store, &tenant.id, args.jobs)?;
-            db.analyze()?;
-            let run = burn_down(&store, args.workers, batch)?;
-            if run.completed != args.jobs {
-                return Err(format!(
-                    "burn-down completed {} of {} jobs",
-                    run.completed, args.jobs
-                ));
-            }
-            let ratio = baseline.map_or(String::new(), |tps| {
-                format!("  = {:.2} x pgbench -N", run.jobs_per_second / tps)
-            });
-            println!(
-                "batch {batch:>3}: enqueue {enqueue:>8.0} jobs/s | burn-down {:>8.0} jobs/s{ratio} | claim p50 {:>7.2} ms p99 {:>7.2} ms",
-                run.jobs_per_second,
-                ms(run.claim_p50),
-                ms(run.claim_p99)
-            );
-        }
-        if args.finished > 0 {
-            db.reset()?;
-            scale(&db, args.finished)?;
-        }
+        rows.push(measure(name, args)?.to_json(name, args));
+    }
+    if args.json {
+        println!("{}", Value::Array(rows));
     }
     Ok(())
+}
+
+/// What one backend measured; `None` where its phase did not run.
+#[derive(Debug, Default)]
+struct Measured {
+    pgbench_tps: Option<f64>,
+    enqueue: Option<f64>,
+    batch1: Option<BurnDown>,
+    stream: Option<BurnDown>,
+    batch64: Option<BurnDown>,
+    batch64_stream: Option<BurnDown>,
+    wakeup: Option<Percentiles>,
+    scale: Option<Scale>,
+}
+
+/// Runs the phases asked for on `name`, each printing its line.
+fn measure(name: BackendName, args: &BenchArgs) -> Result<Measured, String> {
+    let backend = name.backend();
+    let db = BenchDb::create(backend)?;
+    let mut measured = Measured::default();
+    if backend == Backend::Postgres && args.phases.iter().any(|p| p.is_throughput()) {
+        measured.pgbench_tps = Some(pgbench(&db.url, args)?);
+    }
+    let baseline = measured.pgbench_tps;
+    if args.runs(Phase::Enqueue) {
+        measured.enqueue = Some(enqueue_phase(&db, args, baseline)?);
+    }
+    let burn_downs = [
+        (Phase::Batch1, 1, false, &mut measured.batch1),
+        (Phase::Stream, 1, true, &mut measured.stream),
+        (Phase::Batch64, 64, false, &mut measured.batch64),
+        (Phase::Batch64Stream, 64, true, &mut measured.batch64_stream),
+    ];
+    for (phase, batch, stream, slot) in burn_downs {
+        if args.runs(phase) {
+            let plan = Plan { batch, stream };
+            *slot = Some(burn_down_phase(&db, args, plan, baseline)?);
+        }
+    }
+    if args.runs(Phase::Wakeup) {
+        measured.wakeup = Some(wakeup_phase(&db)?);
+    }
+    if args.runs(Phase::Scale) && args.finished > 0 {
+        measured.scale = Some(scale_phase(&db, args.finished)?);
+    }
+    Ok(measured)
+}
+
+impl Measured {
+    /// The backend's object in `--json`'s array: null for what was not measured.
+    fn to_json(&self, name: BackendName, args: &BenchArgs) -> Value {
+        let rate = |run: &Option<BurnDown>| run.as_ref().map(|r| r.jobs_per_second);
+        let ratio = |rate: Option<f64>| Some(rate? / self.pgbench_tps?);
+        let claim = self.batch1.as_ref().and_then(|r| r.claim);
+        json!({
+            "backend": name.name(),
+            "jobs": args.jobs,
+            "workers": args.workers,
+            "finished": self.scale.as_ref().map(|_| args.finished),
+            "pgbench_tps": self.pgbench_tps,
+            "enqueue_jobs_per_s": self.enqueue,
+            "enqueue_ratio": ratio(self.enqueue),
+            "batch1_jobs_per_s": rate(&self.batch1),
+            "batch1_ratio": ratio(rate(&self.batch1)),
+            "batch1_stream_jobs_per_s": rate(&self.stream),
+            "batch1_stream_ratio": ratio(rate(&self.stream)),
+            "batch64_jobs_per_s": rate(&self.batch64),
+            "batch64_ratio": ratio(rate(&self.batch64)),
+            "batch64_stream_jobs_per_s": rate(&self.batch64_stream),
+            "batch64_stream_ratio": ratio(rate(&self.batch64_stream)),
+            "claim_p50_ms": claim.map(|c| ms(c.p50)),
+            "claim_p99_ms": claim.map(|c| ms(c.p99)),
+            "wakeup_p50_ms": self.wakeup.map(|w| ms(w.p50)),
+            "wakeup_p99_ms": self.wakeup.map(|w| ms(w.p99)),
+            "scale_ratio": self.scale.as_ref().map(Scale::ratio),
+        })
+    }
 }
 
 /// A scratch database of its own, dropped at the end.
@@ -147,6 +247,7 @@ impl BenchDb {
         Ok(())
     }
 
+    /// A store with a connection for each of `workers` and two to spare.
     fn store(&self, workers: usize) -> Result<Store, String> {
         let workers = u32::try_from(workers).unwrap_or(u32::MAX);
         Store::open(StoreConfig {
@@ -155,6 +256,18 @@ impl BenchDb {
             ..StoreConfig::new(self.url.as_str())
         })
         .map_err(|e| e.to_string())
+    }
+
+    /// A reset schema with `args.jobs` jobs in queue "default", and the enqueue's jobs per second.
+    fn fresh_queue(&self, args: &BenchArgs) -> Result<(Store, f64), String> {
+        self.reset()?;
+        let store = self.store(args.workers)?;
+        let tenant = store
+            .create_tenant(NewTenant::named("bench"))
+            .map_err(|e| e.to_string())?;
+        let rate = enqueue(&store, &tenant.id, args.jobs)?;
+        self.analyze()?;
+        Ok((store, rate))
     }
 }
 
@@ -165,6 +278,21 @@ impl Drop for BenchDb {
             let _ = servers::admin(&server, &servers::drop_database(self.backend, BENCH_DB));
         }
     }
+}
+
+/// Prints a phase's line: its rate, and its ratio to pgbench -N where there is one.
+fn print_rate(label: &str, rate: f64, baseline: Option<f64>, rest: &str) {
+    let ratio = baseline.map_or(String::new(), |tps| {
+        format!(" = {:>5.2} x pgbench -N", rate / tps)
+    });
+    println!("{label:<16}{rate:>9.0} jobs/s{ratio}{rest}");
+}
+
+/// `args.jobs` jobs enqueued on a reset schema: jobs per second.
+fn enqueue_phase(db: &BenchDb, args: &BenchArgs, baseline: Option<f64>) -> Result<f64, String> {
+    let (_, rate) = db.fresh_queue(args)?;
+    print_rate("enqueue", rate, baseline, "  (create_jobs, 500 a call)");
+    Ok(rate)
 }
 
 /// Enqueues `jobs` jobs in batches of 500; returns jobs per second.
@@ -186,66 +314,133 @@ fn enqueue(store: &Store, tenant: &TenantId, jobs: usize) -> Result<f64, String>
     Ok(jobs as f64 / started.elapsed().as_secs_f64())
 }
 
-struct BurnDown {
-    completed: usize,
-    jobs_per_second: f64,
-    claim_p50: Duration,
-    claim_p99: Duration,
+/// How the workers of a burn-down go through the queue.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// Jobs claimed a call.
+    batch: u32,
+    /// Whether a worker reports its jobs in the call that claims the next
+    /// (`complete_and_claim`), or in a call of their own (`complete`, `complete_all`).
+    stream: bool,
 }
 
-/// `workers` threads claim-and-start `batch` jobs at a time and complete them, until none is left.
-fn burn_down(store: &Store, workers: usize, batch: u32) -> Result<BurnDown, String> {
-    let latencies = Arc::new(Mutex::new(Vec::new()));
+impl Plan {
+    fn label(self) -> String {
+        let stream = if self.stream { " stream" } else { "" };
+        format!("batch {}{stream}", self.batch)
+    }
+
+    fn calls(self) -> &'static str {
+        match (self.stream, self.batch) {
+            (true, _) => "complete_and_claim",
+            (false, 1) => "claim, complete",
+            (false, _) => "claim, complete_all",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct BurnDown {
+    jobs_per_second: f64,
+    /// Latencies of the claims alone (a streaming worker makes no call that only claims).
+    claim: Option<Percentiles>,
+}
+
+/// A burn-down of `args.jobs` fresh jobs by `args.workers` threads as `plan` says.
+fn burn_down_phase(
+    db: &BenchDb,
+    args: &BenchArgs,
+    plan: Plan,
+    baseline: Option<f64>,
+) -> Result<BurnDown, String> {
+    let (store, _) = db.fresh_queue(args)?;
     let started = Instant::now();
-    let handles: Vec<_> = (0..workers)
+    let handles: Vec<_> = (0..args.workers)
         .map(|w| {
             let store = store.clone();
-            let latencies = Arc::clone(&latencies);
-            thread::spawn(move || -> Result<usize, String> {
-                let request = ClaimRequest {
-                    limit: batch,
-                    start: true,
-                    lease_for: TimeDelta::minutes(5),
-                    ..ClaimRequest::new("default", format!("bench-{w}"))
-                };
-                let (mut done, mut mine) = (0, Vec::new());
-                loop {
-                    let t = Instant::now();
-                    // Like any worker, retry what failed transiently (a MySQL deadlock, say).
-                    let claimed = retrying(|| store.claim(&request))?;
-                    mine.push(t.elapsed());
-                    if claimed.is_empty() {
-                        break;
-                    }
-                    let leases: Vec<_> = claimed.iter().filter_map(|j| j.lease()).collect();
-                    if batch == 1 {
-                        retrying(|| store.complete(&leases[0]))?;
-                    } else {
-                        retrying(|| store.complete_all(&leases))?;
-                    }
-                    done += leases.len();
+            let request = ClaimRequest {
+                limit: plan.batch,
+                start: true,
+                lease_for: TimeDelta::minutes(5),
+                ..ClaimRequest::new("default", format!("bench-{w}"))
+            };
+            thread::spawn(move || {
+                if plan.stream {
+                    work_streaming(&store, &request)
+                } else {
+                    work_separately(&store, &request)
                 }
-                latencies
-                    .lock()
-                    .expect("no panics hold this lock")
-                    .extend(mine);
-                Ok(done)
             })
         })
         .collect();
-    let mut completed = 0;
+    let (mut completed, mut claims) = (0, Vec::new());
     for handle in handles {
-        completed += handle.join().map_err(|_| "a worker panicked")??;
+        let (done, latencies) = handle.join().map_err(|_| "a worker panicked")??;
+        completed += done;
+        claims.extend(latencies);
     }
     let elapsed = started.elapsed();
-    let mut latencies = std::mem::take(&mut *latencies.lock().expect("workers are done"));
-    latencies.sort_unstable();
-    Ok(BurnDown {
-        completed,
+    if completed != args.jobs {
+        return Err(format!(
+            "{}: burn-down completed {completed} of {} jobs",
+            plan.label(),
+            args.jobs
+        ));
+    }
+    let run = BurnDown {
         jobs_per_second: completed as f64 / elapsed.as_secs_f64(),
-        claim_p50: percentile(&latencies, 0.50),
-        claim_p99: percentile(&latencies, 0.99),
-    })
+        claim: Percentiles::of(claims),
+    };
+    let claim = run.claim.map_or(String::new(), |c| {
+        format!(
+            " | claim p50 {:>6.2} ms p99 {:>6.2} ms",
+            ms(c.p50),
+            ms(c.p99)
+        )
+    });
+    let calls = format!("{claim}  ({})", plan.calls());
+    print_rate(&plan.label(), run.jobs_per_second, baseline, &calls);
+    Ok(run)
+}
+
+/// Claims (and starts) jobs and completes them in another call, until none is left: the jobs
+/// done, and each claim's latency.
+fn work_separately(
+    store: &Store,
+    request: &ClaimRequest,
+) -> Result<(usize, Vec<Duration>), String> {
+    let (mut done, mut latencies) = (0, Vec::new());
+    loop {
+        let t = Instant::now();
+        // Like any worker, retry what failed transiently (a MySQL deadlock, say).
+        let claimed = retrying(|| store.claim(request))?;
+        latencies.push(t.elapsed());
+        if claimed.is_empty() {
+            return Ok((done, latencies));
+        }
+        let leases: Vec<_> = claimed.iter().filter_map(|j| j.lease()).collect();
+        if let [lease] = leases.as_slice() {
+            retrying(|| store.complete(lease))?;
+        } else {
+            retrying(|| store.complete_all(&leases))?;
+        }
+        done += leases.len();
+    }
+}
+
+/// Completes the jobs it holds and claims the next in one call, until none is left: the jobs
+/// done (and no claim latencies).
+fn work_streaming(store: &Store, request: &ClaimRequest) -> Result<(usize, Vec<Duration>), String> {
+    let mut done = 0;
+    let mut held = retrying(|| store.claim(request))?;
+    while !held.is_empty() {
+        let leases: Vec<_> = held.iter().filter_map(|j| j.lease()).collect();
+        // A failed call changed nothing (one transaction), so it is safe to make again.
+        let handoff = retrying(|| store.complete_and_claim(&leases, request))?;
+        done += handoff.completed.len();
+        held = handoff.claimed;
+    }
+    Ok((done, Vec::new()))
 }
 
 /// Runs `call` again while it fails with a transient error, at most 100 times.
@@ -259,8 +454,107 @@ fn retrying<T>(mut call: impl FnMut() -> Result<T, StorageError>) -> Result<T, S
     }
 }
 
+/// The time from an enqueue to an idle worker's claim of the job, [`WAKE_SAMPLES`] times.
+fn wakeup_phase(db: &BenchDb) -> Result<Percentiles, String> {
+    db.reset()?;
+    let store = db.store(1)?;
+    // A store of its own: the waiter holds a connection while it waits, and must not wait
+    // for the enqueuer's.
+    let waiter = db.store(1)?;
+    let tenant = store
+        .create_tenant(NewTenant::named("wake"))
+        .map_err(|e| e.to_string())?;
+    let (sender, claims) = mpsc::channel();
+    let worker = thread::spawn(move || wait_and_claim(&waiter, &sender));
+    let mut latencies = Vec::new();
+    for sample in 0..WAKE_SAMPLES {
+        // 5 to 20 ms, each value as often (7 and 16 share no factor): the waiter is idle in
+        // wait_for_work, caught at every point of a poller's backoff.
+        thread::sleep(Duration::from_millis(5 + sample * 7 % 16));
+        let enqueued = Instant::now();
+        let job = store
+            .create_job(NewJob {
+                queue: WAKE_QUEUE.into(),
+                ..NewJob::new(tenant.id.clone())
+            })
+            .map_err(|e| e.to_string())?;
+        let (id, claimed) = match claims.recv_timeout(WAKE_TIMEOUT * 2) {
+            Ok(claim) => claim,
+            // The waiter returned before its last sample: its error says why.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(match worker.join() {
+                    Ok(result) => result.err().unwrap_or_default(),
+                    Err(_) => "the waiter panicked".into(),
+                });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "the waiter claimed no job in {:?}",
+                    WAKE_TIMEOUT * 2
+                ));
+            }
+        };
+        if id != job.id {
+            return Err(format!("the waiter claimed {id}, not {}", job.id));
+        }
+        latencies.push(claimed.saturating_duration_since(enqueued));
+    }
+    worker.join().map_err(|_| "the waiter panicked")??;
+    let wakeup = Percentiles::of(latencies).ok_or("no wake-up samples")?;
+    println!(
+        "{:<16}p50 {:>6.2} ms p99 {:>6.2} ms  ({WAKE_SAMPLES} enqueues to an idle wait_for_work)",
+        "wake-up",
+        ms(wakeup.p50),
+        ms(wakeup.p99)
+    );
+    Ok(wakeup)
+}
+
+/// The waiter: [`WAKE_SAMPLES`] times, waits for work, claims it and sends the job's id with
+/// the instant the claim returned, then completes it.
+fn wait_and_claim(store: &Store, claims: &mpsc::Sender<(JobId, Instant)>) -> Result<(), String> {
+    let request = ClaimRequest {
+        start: true,
+        ..ClaimRequest::new(WAKE_QUEUE, "waiter")
+    };
+    let mut claimed = 0;
+    while claimed < WAKE_SAMPLES {
+        let woken = store
+            .wait_for_work(WAKE_QUEUE, WAKE_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        if !woken {
+            return Err(format!("no work came in {WAKE_TIMEOUT:?}"));
+        }
+        let jobs = retrying(|| store.claim(&request))?;
+        let at = Instant::now();
+        let Some(job) = jobs.first() else { continue };
+        claims
+            .send((job.id.clone(), at))
+            .map_err(|e| e.to_string())?;
+        if let Some(lease) = job.lease() {
+            retrying(|| store.complete(&lease))?;
+        }
+        claimed += 1;
+    }
+    Ok(())
+}
+
+/// The scale phase's medians.
+#[derive(Debug)]
+struct Scale {
+    empty: Duration,
+    full: Duration,
+}
+
+impl Scale {
+    fn ratio(&self) -> f64 {
+        self.full.as_secs_f64() / self.empty.as_secs_f64()
+    }
+}
+
 /// Claim latency with `finished` finished jobs in the table, against an empty table.
-fn scale(db: &BenchDb, finished: usize) -> Result<(), String> {
+fn scale_phase(db: &BenchDb, finished: usize) -> Result<Scale, String> {
+    db.reset()?;
     let store = db.store(1)?;
     let tenant = store
         .create_tenant(NewTenant::named("scale"))
@@ -269,15 +563,19 @@ fn scale(db: &BenchDb, finished: usize) -> Result<(), String> {
     let started = Instant::now();
     fill_finished(db, &tenant.id, finished)?;
     let filled = started.elapsed();
-    let full = claim_latency(&store, &tenant.id)?;
+    let scale = Scale {
+        empty,
+        full: claim_latency(&store, &tenant.id)?,
+    };
     println!(
-        "scale: claim p50 {:.3} ms empty, {:.3} ms with {finished} finished jobs = {:.2} x (filled in {:.0} s)",
-        ms(empty),
-        ms(full),
-        full.as_secs_f64() / empty.as_secs_f64(),
+        "{:<16}claim p50 {:.3} ms empty, {:.3} ms with {finished} finished jobs = {:.2} x (filled in {:.0} s)",
+        "scale",
+        ms(scale.empty),
+        ms(scale.full),
+        scale.ratio(),
         filled.as_secs_f64()
     );
-    Ok(())
+    Ok(scale)
 }
 
 /// The median latency of 500 single claims (claim-and-start, then complete).
@@ -412,10 +710,31 @@ fn pgbench(url: &str, args: &BenchArgs) -> Result<f64, String> {
         .and_then(|n| n.parse::<f64>().ok())
         .ok_or_else(|| format!("no tps in pgbench output:\n{text}"))?;
     println!(
-        "baseline: pgbench -N -c {} -j 2: {tps:.0} tps",
-        args.workers
+        "{:<16}{tps:>9.0} tps     (pgbench -N -c {} -j 2 -T {})",
+        "baseline", args.workers, args.pgbench_seconds
     );
     Ok(tps)
+}
+
+/// The median and the 99th percentile of some latencies.
+#[derive(Debug, Clone, Copy)]
+struct Percentiles {
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Percentiles {
+    /// `None` for no latencies.
+    fn of(mut latencies: Vec<Duration>) -> Option<Percentiles> {
+        if latencies.is_empty() {
+            return None;
+        }
+        latencies.sort_unstable();
+        Some(Percentiles {
+            p50: percentile(&latencies, 0.50),
+            p99: percentile(&latencies, 0.99),
+        })
+    }
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {

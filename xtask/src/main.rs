@@ -48,7 +48,8 @@ enum Task {
     /// What CI runs: fmt --check, clippy -D warnings, the layering check, the suite on all three
     /// backends, then `restart`.
     Ci,
-    /// Burn-down throughput and claim latency per backend, against pgbench -N on PostgreSQL.
+    /// Enqueue and burn-down throughput, claim and wake-up latency per backend, against
+    /// pgbench -N on PostgreSQL (`--json` for scripts).
     Bench(bench::BenchArgs),
     /// Stop and start the database servers in the middle of a run (runs alone).
     Restart(restart::RestartArgs),
