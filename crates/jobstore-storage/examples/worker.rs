@@ -1,5 +1,7 @@
 //! A worker loop a downstream crate can copy: claim under a lease, heartbeat while working,
-//! complete or fail, and step aside when the lease was lost. (README.md shows the same loop.)
+//! complete (reporting and claiming the next jobs in one commit) or fail, step aside when the
+//! lease was lost, and wait for work without polling the database when the queue is empty.
+//! (README.md shows the same loop.)
 //!
 //! Run it against the database the environment names: `cargo run --example worker`.
 
@@ -16,27 +18,50 @@ fn work(store: &Store, agent: &str) -> Result<(), StorageError> {
         start: true, // ASSIGNED and RUNNING in one commit
         ..ClaimRequest::new("default", agent)
     };
+    let mut jobs = store.claim(&request)?;
     loop {
-        let jobs = store.claim(&request)?;
         if jobs.is_empty() {
-            thread::sleep(Duration::from_millis(500));
+            // Idle: woken within milliseconds of an enqueue's commit on PostgreSQL (LISTEN and
+            // NOTIFY), by a poll with backoff on MySQL/MariaDB and SQLite.
+            store.wait_for_work(&request.queue, Duration::from_secs(30))?;
+            jobs = store.claim(&request)?;
             continue;
         }
-        for job in jobs {
+        let mut done = Vec::new();
+        for job in &jobs {
             let Some(lease) = job.lease() else { continue };
             // Heartbeat every third of the lease while the work runs (here: once, for brevity).
-            store.heartbeat(&lease, TimeDelta::seconds(30))?;
-            match run(&job) {
-                Ok(()) => store.complete(&lease).map(drop),
-                // Retryable failures go back to PENDING after the job's backoff while retries remain.
-                Err(message) => store.fail(&lease, &message, true).map(drop),
-            }
-            .or_else(|e| match e {
-                // Reaped, re-claimed or cancelled meanwhile: someone else owns the outcome now.
-                StorageError::StaleLease { .. } => Ok(()),
-                other => Err(other),
-            })?;
+            let outcome = store.heartbeat(&lease, TimeDelta::seconds(30)).and_then(|_| {
+                match run(job) {
+                    Ok(()) => done.push(lease.clone()),
+                    // Retryable failures go back to PENDING after the job's backoff while
+                    // retries remain.
+                    Err(message) => drop(store.fail(&lease, &message, true)?),
+                }
+                Ok(())
+            });
+            step_aside_if_stale(outcome)?;
         }
+        // The successes reported and the next jobs claimed in one commit.
+        jobs = match store.complete_and_claim(&done, &request) {
+            Ok(handoff) => handoff.claimed,
+            // One lease went stale and nothing was written: report the others one by one.
+            Err(StorageError::StaleLease { .. }) => {
+                for lease in &done {
+                    step_aside_if_stale(store.complete(lease).map(drop))?;
+                }
+                store.claim(&request)?
+            }
+            Err(other) => return Err(other),
+        };
+    }
+}
+
+/// A lease reaped, re-claimed or cancelled meanwhile: someone else owns the outcome now.
+fn step_aside_if_stale(outcome: Result<(), StorageError>) -> Result<(), StorageError> {
+    match outcome {
+        Err(StorageError::StaleLease { .. }) => Ok(()),
+        other => other,
     }
 }
 
