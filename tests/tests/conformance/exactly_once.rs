@@ -54,6 +54,8 @@ impl Dice {
 fn work(store: &Store, worker: usize, done: &AtomicBool, ledger: &Mutex<Ledger>) {
     let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ ((worker as u64 + 1) * 0x1234_5678));
     let mut incarnation = 0;
+    // Jobs claimed by `complete_and_claim`, to work on next.
+    let mut carried = Vec::new();
     while !done.load(Ordering::Relaxed) {
         let request = ClaimRequest {
             limit: 1 + dice.roll(4) as u32,
@@ -61,10 +63,14 @@ fn work(store: &Store, worker: usize, done: &AtomicBool, ledger: &Mutex<Ledger>)
             start: dice.roll(2) == 0,
             ..ClaimRequest::new("default", format!("w{worker}.{incarnation}"))
         };
-        let claimed = match store.claim(&request) {
-            Ok(jobs) => jobs,
-            Err(e) if e.is_transient() => continue,
-            Err(e) => panic!("claim: {e}"),
+        let claimed = if carried.is_empty() {
+            match store.claim(&request) {
+                Ok(jobs) => jobs,
+                Err(e) if e.is_transient() => continue,
+                Err(e) => panic!("claim: {e}"),
+            }
+        } else {
+            std::mem::take(&mut carried)
         };
         if claimed.is_empty() {
             std::thread::sleep(Duration::from_millis(2));
@@ -84,6 +90,7 @@ fn work(store: &Store, worker: usize, done: &AtomicBool, ledger: &Mutex<Ledger>)
         for job in claimed {
             let lease = job.lease().expect("claimed jobs have a lease");
             let outcome = dice.roll(100);
+            let stream = dice.roll(2) == 0;
             if outcome < 3 {
                 // This worker dies: it never reports, and comes back as someone new.
                 incarnation += 1;
@@ -98,6 +105,13 @@ fn work(store: &Store, worker: usize, done: &AtomicBool, ledger: &Mutex<Ledger>)
                 let after = match outcome {
                     3..=14 => store.fail(&lease, "random failure", true)?,
                     15..=17 => store.fail(&lease, "fatal failure", false)?,
+                    // Half the completions claim the next work in the same transaction.
+                    _ if stream => {
+                        let handoff =
+                            store.complete_and_claim(std::slice::from_ref(&lease), &request)?;
+                        carried.extend(handoff.claimed);
+                        handoff.completed.into_iter().next().expect("one report, one job")
+                    }
                     _ => store.complete(&lease)?,
                 };
                 let completed = after.status == JobStatus::Completed;
