@@ -151,19 +151,11 @@ macro_rules! claimable {
 /// predicates name the statuses) in every plan of a prepared statement, generic ones included.
 /// Unlike diesel's `sql()` literal, a statement holding it stays in the connection's cache of
 /// prepared statements (keyed by its SQL text).
-#[derive(Debug, Clone)]
-struct StatusIn(String);
+#[derive(Debug, Clone, Copy)]
+struct StatusIn(&'static [JobStatus]);
 
-fn status_in(statuses: &[JobStatus]) -> StatusIn {
-    let listed: Vec<String> = statuses
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    // Written as the indexes' predicates are, so SQLite, which matches them by form, sees it.
-    StatusIn(match listed.as_slice() {
-        [one] => format!("status = {one}"),
-        many => format!("status IN ({})", many.join(", ")),
-    })
+fn status_in(statuses: &'static [JobStatus]) -> StatusIn {
+    StatusIn(statuses)
 }
 
 impl diesel::Expression for StatusIn {
@@ -175,8 +167,13 @@ impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for 
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
     ) -> QueryResult<()> {
-        // Only `JobStatus` names, never input: safe to write into the SQL.
-        out.push_sql(&self.0);
+        // `JobStatus` names only, never input: safe to write into the SQL. Written as the
+        // indexes' predicates are, so SQLite, which matches them by form, sees it.
+        let listed: Vec<String> = self.0.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        out.push_sql(&match listed.as_slice() {
+            [one] => format!("status = {one}"),
+            many => format!("status IN ({})", many.join(", ")),
+        });
         Ok(())
     }
 }
@@ -193,16 +190,24 @@ impl<GroupBy> diesel::expression::ValidGrouping<GroupBy> for StatusIn {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
-/// Whether `queue` has a claimable job at `now` (locked or not).
+/// Whether `queue` has a claimable job at `now` that no other transaction holds locked (one
+/// being claimed would wake a waiter that then finds nothing to claim, again and again). Outside
+/// a transaction the probe's row lock ends with the statement.
 pub(crate) fn has_claimable(
     conn: &mut DbConnection,
     queue: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        claimable!(queue, now).select(jobs::job_id),
-    ))
-    .get_result(conn)
+    let first = claimable!(queue, now).select(jobs::job_id).limit(1);
+    let found: Vec<String> = match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => first.for_no_key_update().skip_locked().load(c)?,
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => first.for_update().skip_locked().load(c)?,
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => first.load(c)?,
+    };
+    Ok(!found.is_empty())
 }
 
 /// The notification channel of work arriving; its payload names the queue.

@@ -24,15 +24,21 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// The first and the longest pause between two polls where there are no notifications.
 const FIRST_POLL: Duration = Duration::from_millis(1);
 const LONGEST_POLL: Duration = Duration::from_millis(100);
+/// The longest wait a call makes, whatever time-out it is given: a year.
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Store {
     /// Waits until `queue` may have claimable work, at most `timeout`: `Ok(true)` when a job
     /// was claimable (claim now; another worker may still be faster), `Ok(false)` when the time
-    /// ran out first. Returns at once when work is waiting already.
+    /// ran out first. Returns at once when work is waiting already. Jobs other transactions hold
+    /// locked (being claimed) do not count, so a worker that finds nothing to claim after a
+    /// wake-up does not wake again at once for the same job.
     ///
     /// On PostgreSQL an enqueue wakes the waiter within milliseconds of its commit (LISTEN and
-    /// NOTIFY); elsewhere the waiter polls, from every millisecond to every 100 ms. It holds one
-    /// pooled connection while it waits: size the pool for the workers that wait.
+    /// NOTIFY); elsewhere the waiter polls, from every millisecond to every 100 ms. On
+    /// PostgreSQL it holds one pooled connection while it waits: size the pool for the workers
+    /// that wait (a waiter that finds none free waits for one up to the pool's connect time-out,
+    /// as any call does).
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -54,7 +60,8 @@ impl Store {
     pub fn wait_for_work(&self, queue: &str, timeout: Duration) -> Result<bool, StorageError> {
         Call::new("wait_for_work").traced(self.backend(), || {
             validate_queue(queue)?;
-            let deadline = Instant::now() + timeout;
+            // Clamped, so that "wait forever" (`Duration::MAX`) is a long wait, not an overflow.
+            let deadline = Instant::now() + timeout.min(LONGEST_WAIT);
             let mut pooled = self.pool().get()?;
             if !pooled.run(dialect::listen)? {
                 // Polling needs no connection of its own between polls (an in-memory SQLite

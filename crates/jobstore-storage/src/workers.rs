@@ -41,21 +41,19 @@ impl<S: Session> WorkerRepository for S {
     ) -> Result<Handoff, StorageError> {
         self.write(Call::new("complete_and_claim"), |conn, settings| {
             let now = settings.now();
-            // Reports first: a stale one fails the call before anything is claimed, and the
-            // transaction rolls back whole.
+            // Reports first, stored before anything is locked for the claim: a stale one fails
+            // the call before anything is claimed (and the transaction rolls back whole), and
+            // the call takes row locks in the order the separate calls would, so it makes no
+            // deadlock they would not.
             let reports = decide_completions(conn, done, now)?;
+            writer::store(conn, &reports, Guard::Version)?;
             let claims = decide_claims(conn, next, now)?;
-            let claimed = claims.len();
-            let mut updates = reports;
-            updates.extend(claims);
-            // One statement per alike batch and one insert for every audit row of both.
-            writer::store(conn, &updates, Guard::Version)?;
-            let mut jobs: Vec<Job> = updates.into_iter().map(|update| update.job).collect();
-            let claimed = jobs.split_off(jobs.len() - claimed);
-            Ok(Handoff {
-                completed: jobs,
-                claimed,
-            })
+            writer::store(conn, &claims, Guard::Version)?;
+            let (completed, claimed) = (
+                reports.into_iter().map(|update| update.job).collect(),
+                claims.into_iter().map(|update| update.job).collect(),
+            );
+            Ok(Handoff { completed, claimed })
         })
     }
 

@@ -110,7 +110,11 @@ fn work(store: &Store, worker: usize, done: &AtomicBool, ledger: &Mutex<Ledger>)
                         let handoff =
                             store.complete_and_claim(std::slice::from_ref(&lease), &request)?;
                         carried.extend(handoff.claimed);
-                        handoff.completed.into_iter().next().expect("one report, one job")
+                        handoff
+                            .completed
+                            .into_iter()
+                            .next()
+                            .expect("one report, one job")
                     }
                     _ => store.complete(&lease)?,
                 };

@@ -121,7 +121,7 @@ fn a_stale_report_claims_nothing(db: &TestDb) {
     assert_eq!(db.count_where("jobs", "status = 'PENDING'"), 1);
     assert_eq!(db.count_where("jobs", "status = 'RUNNING'"), 2);
 
-    // An expired lease, reaped and claimed by another worker, is refused the same way.
+    // An expired lease, reaped since, is refused the same way.
     db.advance(TimeDelta::seconds(31));
     db.store.reap(10).unwrap();
     let before = db.counts();
@@ -160,6 +160,45 @@ fn complete_and_claim_refuses_a_bad_request_before_reporting(db: &TestDb) {
     );
 }
 
+fn a_cancelled_job_claims_nothing_and_a_rolled_back_handoff_leaves_no_trace(db: &TestDb) {
+    let tenant = db.tenant();
+    db.store
+        .create_jobs((0..2).map(|_| NewJob::new(tenant.id.clone())).collect())
+        .unwrap();
+    let held = db.store.claim(&started("w", 1)).unwrap();
+    db.store
+        .cancel_job(&tenant.id, &held[0].id, "not needed")
+        .unwrap();
+    let before = db.counts();
+    assert_matches!(
+        db.store
+            .complete_and_claim(&leases(&held), &started("w", 1)),
+        Err(StorageError::StaleLease {
+            reason: StaleLease::Cancelled,
+            ..
+        })
+    );
+    assert_eq!(db.counts(), before);
+    assert_eq!(db.count_where("jobs", "status = 'PENDING'"), 1);
+
+    // Inside a transaction that rolls back, the report and the claim both go.
+    let mut held = db.store.claim(&started("w", 1)).unwrap();
+    db.job(&tenant.id);
+    let before = db.counts();
+    let outcome: Result<(), StorageError> = db.store.transaction(|tx| {
+        let handoff = tx.complete_and_claim(&leases(&held), &started("w", 1))?;
+        assert_eq!(handoff.claimed.len(), 1);
+        Err(StorageError::Conflict {
+            entity: jobstore_storage::Entity::Job,
+            id: None,
+        })
+    });
+    assert!(outcome.is_err());
+    assert_eq!(db.counts(), before);
+    let job = held.remove(0);
+    assert_eq!(db.store.get_job(&tenant.id, &job.id).unwrap(), job);
+}
+
 fn wait_for_work_returns_at_once_when_work_is_waiting(db: &TestDb) {
     let tenant = db.tenant();
     db.job(&tenant.id);
@@ -168,6 +207,9 @@ fn wait_for_work_returns_at_once_when_work_is_waiting(db: &TestDb) {
             .wait_for_work("default", Duration::from_secs(60))
             .unwrap()
     );
+    // "Forever" is a long wait, not an overflow.
+    assert!(db.store.wait_for_work("default", Duration::MAX).unwrap());
+    assert!(!db.store.wait_for_work("empty", Duration::ZERO).unwrap());
     assert_matches!(
         db.store.wait_for_work("", Duration::from_secs(1)),
         Err(StorageError::Domain(_))
@@ -248,7 +290,66 @@ fn a_released_job_wakes_a_waiting_worker(db: &TestDb) {
     assert!(woke.unwrap());
 }
 
+/// PostgreSQL: what makes a job PENDING notifies waiters when it commits, never before and never
+/// after a rollback, with the queue as payload. (The other backends send nothing; their waiters
+/// poll.)
+fn notifications_go_out_when_the_transaction_commits(db: &TestDb) {
+    #[cfg(feature = "postgres")]
+    {
+        use diesel::{RunQueryDsl, sql_query};
+        use jobstore_storage::DbConnection;
+        let mut listener = db.connect();
+        let DbConnection::Postgres(listener) = &mut listener else {
+            return;
+        };
+        sql_query("LISTEN jobstore_work").execute(listener).unwrap();
+        let received = |listener: &mut diesel::PgConnection| -> Vec<String> {
+            // A round trip, so that whatever the server sent before it has arrived.
+            sql_query("SELECT 1").execute(listener).unwrap();
+            listener
+                .notifications_iter()
+                .map(|n| n.unwrap().payload)
+                .collect()
+        };
+        let tenant = db.tenant();
+        db.store
+            .transaction(|tx| {
+                tx.create_job(NewJob {
+                    queue: "q1".into(),
+                    ..NewJob::new(tenant.id.clone())
+                })?;
+                assert!(received(listener).is_empty(), "nothing before the commit");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(received(listener), ["q1"]);
+
+        let rolled_back: Result<(), StorageError> = db.store.transaction(|tx| {
+            tx.create_job(NewJob::new(tenant.id.clone()))?;
+            Err(StorageError::Conflict {
+                entity: jobstore_storage::Entity::Job,
+                id: None,
+            })
+        });
+        assert!(rolled_back.is_err());
+        assert!(received(listener).is_empty(), "nothing after a rollback");
+
+        // A release makes its job PENDING again: waiters hear of it too.
+        let held = db.store.claim(&ClaimRequest::new("q1", "w")).unwrap();
+        assert!(
+            received(listener).is_empty(),
+            "a claim makes nothing PENDING"
+        );
+        db.store.release(&leases(&held)[0]).unwrap();
+        assert_eq!(received(listener), ["q1"]);
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = db;
+}
+
 backends!(
+    notifications_go_out_when_the_transaction_commits,
+    a_cancelled_job_claims_nothing_and_a_rolled_back_handoff_leaves_no_trace,
     complete_and_claim_reports_one_job_and_claims_the_next,
     complete_and_claim_takes_batches_and_may_start_with_nothing_to_report,
     a_stale_report_claims_nothing,
