@@ -111,15 +111,25 @@ fn update_alike(
     updates: &[&JobUpdate],
     guard: Guard,
 ) -> Result<(), StorageError> {
+    // Rows named per tenant and version, `tenant_id = ? AND version = ? AND job_id IN (...)`:
+    // one index range for a batch read together (claimed or completed jobs share a version),
+    // not a tree of one condition per row for the planner to walk.
+    let mut by_key: BTreeMap<(&str, i64), Vec<String>> = BTreeMap::new();
+    for update in updates {
+        by_key
+            .entry((update.tenant_id.as_str(), update.expected_version))
+            .or_default()
+            .push(update.job_id.to_string());
+    }
     let mut target: Condition = any_of(
-        updates
-            .iter()
-            .map(|update| -> Condition {
+        by_key
+            .into_iter()
+            .map(|((tenant, version), jobs)| -> Condition {
                 Box::new(
                     jobs::tenant_id
-                        .eq(update.tenant_id.to_string())
-                        .and(jobs::job_id.eq(update.job_id.to_string()))
-                        .and(jobs::version.eq(update.expected_version)),
+                        .eq(tenant.to_owned())
+                        .and(jobs::version.eq(version))
+                        .and(jobs::job_id.eq_any(jobs)),
                 )
             })
             .collect(),
