@@ -33,6 +33,23 @@ fn trail(db: &TestDb, tenant: &TenantId, job: &jobstore_domain::JobId) -> Vec<Jo
         .collect()
 }
 
+/// An error to make `Store::transaction` roll back.
+fn rollback() -> StorageError {
+    StorageError::Conflict {
+        entity: jobstore_storage::Entity::Job,
+        id: None,
+    }
+}
+
+/// Enqueues a job in a transaction that then rolls back.
+fn enqueue_rolled_back(db: &TestDb, tenant: &TenantId) {
+    let outcome: Result<(), StorageError> = db.store.transaction(|tx| {
+        tx.create_job(NewJob::new(tenant.clone()))?;
+        Err(rollback())
+    });
+    assert!(outcome.is_err());
+}
+
 fn complete_and_claim_reports_one_job_and_claims_the_next(db: &TestDb) {
     let tenant = db.tenant();
     let jobs = [db.job(&tenant.id), db.job(&tenant.id)];
@@ -188,10 +205,7 @@ fn a_cancelled_job_claims_nothing_and_a_rolled_back_handoff_leaves_no_trace(db: 
     let outcome: Result<(), StorageError> = db.store.transaction(|tx| {
         let handoff = tx.complete_and_claim(&leases(&held), &started("w", 1))?;
         assert_eq!(handoff.claimed.len(), 1);
-        Err(StorageError::Conflict {
-            entity: jobstore_storage::Entity::Job,
-            id: None,
-        })
+        Err(rollback())
     });
     assert!(outcome.is_err());
     assert_eq!(db.counts(), before);
@@ -231,14 +245,7 @@ fn wait_for_work_times_out_on_an_idle_queue(db: &TestDb) {
             ..NewJob::new(tenant.id.clone())
         })
         .unwrap();
-    let rolled_back: Result<(), StorageError> = db.store.transaction(|tx| {
-        tx.create_job(NewJob::new(tenant.id.clone()))?;
-        Err(StorageError::Conflict {
-            entity: jobstore_storage::Entity::Job,
-            id: None,
-        })
-    });
-    assert!(rolled_back.is_err());
+    enqueue_rolled_back(db, &tenant.id);
     assert!(
         !db.store
             .wait_for_work("default", Duration::from_millis(200))
@@ -324,14 +331,7 @@ fn notifications_go_out_when_the_transaction_commits(db: &TestDb) {
             .unwrap();
         assert_eq!(received(listener), ["q1"]);
 
-        let rolled_back: Result<(), StorageError> = db.store.transaction(|tx| {
-            tx.create_job(NewJob::new(tenant.id.clone()))?;
-            Err(StorageError::Conflict {
-                entity: jobstore_storage::Entity::Job,
-                id: None,
-            })
-        });
-        assert!(rolled_back.is_err());
+        enqueue_rolled_back(db, &tenant.id);
         assert!(received(listener).is_empty(), "nothing after a rollback");
 
         // A release makes its job PENDING again: waiters hear of it too.
