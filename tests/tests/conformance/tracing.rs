@@ -7,9 +7,9 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use jobstore_conformance::{TestDb, backends};
+use jobstore_conformance::{TestBackend, TestDb, backends};
 use jobstore_domain::{JobId, NewJob};
-use jobstore_storage::{JobRepository, TenantRepository};
+use jobstore_storage::{ClaimRequest, JobRepository, TenantRepository, WorkerRepository};
 use tracing::{
     Event, Id, Metadata, Subscriber,
     field::{Field, Visit},
@@ -26,6 +26,8 @@ struct Seen {
     spans: Vec<(&'static Metadata<'static>, HashMap<String, String>)>,
     stack: Vec<u64>,
     statements: usize,
+    /// The SQL of each statement, in order.
+    sql: Vec<String>,
 }
 
 struct Fields<'a>(&'a mut HashMap<String, String>);
@@ -58,6 +60,12 @@ impl Recorder {
 }
 
 impl Subscriber for Recorder {
+    // Asked per event, never cached for the callsite: the cases run in parallel, each with a
+    // recorder of its own on its thread, beside threads with none.
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> tracing_core::Interest {
+        tracing_core::Interest::sometimes()
+    }
+
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         metadata.target().starts_with("jobstore")
     }
@@ -82,7 +90,12 @@ impl Subscriber for Recorder {
 
     fn event(&self, event: &Event<'_>) {
         if event.metadata().target() == "jobstore::sql" {
-            self.seen(|seen| seen.statements += 1);
+            let mut fields = HashMap::new();
+            event.record(&mut Fields(&mut fields));
+            self.seen(|seen| {
+                seen.statements += 1;
+                seen.sql.extend(fields.remove("message"));
+            });
         }
     }
 
@@ -134,4 +147,110 @@ fn every_call_opens_a_span_saying_what_it_did(db: &TestDb) {
     assert_eq!(job.tenant_id, tenant.id);
 }
 
-backends!(every_call_opens_a_span_saying_what_it_did);
+/// The claim and the reaper are served by their partial indexes on PostgreSQL and SQLite, in
+/// every plan of their prepared statements: the statements as traced, explained on the database.
+/// (MySQL has no partial indexes; its whole ones lead with the status.)
+fn claims_and_the_reaper_use_their_partial_indexes(db: &TestDb) {
+    let tenant = db.tenant();
+    db.job(&tenant.id);
+    let recorder = Recorder::default();
+    tracing::subscriber::with_default(recorder.clone(), || {
+        db.store
+            .claim(&ClaimRequest::new("default", "w"))
+            .expect("claim");
+        db.store.reap(10).expect("reap");
+    });
+    let statement = |marker: &str| {
+        recorder.seen(|seen| {
+            seen.sql
+                .iter()
+                .find(|sql| sql.contains(marker) && sql.contains("LIMIT"))
+                .cloned()
+                .unwrap_or_else(|| panic!("no statement with {marker}: {:?}", seen.sql))
+        })
+    };
+    let claim = statement("status = 'PENDING'");
+    let reap = statement("status IN ('ASSIGNED', 'RUNNING')");
+    let plans: Vec<String> = match db.backend {
+        TestBackend::Sqlite => vec![sqlite_plan(db, &claim), sqlite_plan(db, &reap)],
+        TestBackend::Postgres => vec![
+            postgres_generic_plan(db, &claim, "'default', '2030-01-01', 1"),
+            postgres_generic_plan(db, &reap, "'2030-01-01', 10"),
+        ],
+        TestBackend::Mysql => return,
+    };
+    assert!(plans[0].contains("jobs_claimable"), "claim: {}", plans[0]);
+    assert!(plans[1].contains("jobs_leases"), "reaper: {}", plans[1]);
+    for index in ["jobs_claimable", "jobs_leases"] {
+        let definition = index_definition(db, index);
+        assert!(
+            definition.contains("WHERE"),
+            "{index} is partial: {definition}"
+        );
+    }
+}
+
+/// How the schema defines `index` (PostgreSQL and SQLite).
+fn index_definition(db: &TestDb, index: &str) -> String {
+    use diesel::{RunQueryDsl, sql_query};
+    #[derive(diesel::QueryableByName)]
+    struct Definition {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        definition: String,
+    }
+    let sql = match db.backend {
+        TestBackend::Postgres => {
+            format!("SELECT indexdef AS definition FROM pg_indexes WHERE indexname = '{index}'")
+        }
+        _ => format!("SELECT sql AS definition FROM sqlite_master WHERE name = '{index}'"),
+    };
+    sql_query(sql)
+        .get_result::<Definition>(&mut db.connect())
+        .expect("index definition")
+        .definition
+}
+
+/// SQLite's plan of `sql`.
+fn sqlite_plan(db: &TestDb, sql: &str) -> String {
+    use diesel::{RunQueryDsl, sql_query};
+    #[derive(diesel::QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+        .load::<Step>(&mut db.connect())
+        .expect("explain")
+        .into_iter()
+        .map(|step| step.detail)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// PostgreSQL's generic plan of `sql` as a prepared statement (the plan that knows nothing of
+/// the bound values), run with `arguments`.
+fn postgres_generic_plan(db: &TestDb, sql: &str, arguments: &str) -> String {
+    use diesel::{RunQueryDsl, connection::SimpleConnection, sql_query};
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let mut conn = db.connect();
+    conn.batch_execute(&format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE q AS {sql}"
+    ))
+    .expect("prepare");
+    sql_query(format!("EXPLAIN EXECUTE q({arguments})"))
+        .load::<Line>(&mut conn)
+        .expect("explain")
+        .into_iter()
+        .map(|line| line.line)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+backends!(
+    every_call_opens_a_span_saying_what_it_did,
+    claims_and_the_reaper_use_their_partial_indexes
+);
