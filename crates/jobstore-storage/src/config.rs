@@ -104,6 +104,13 @@ pub struct StoreConfig {
     pub connect_timeout: Duration,
     /// How long SQLite waits for another writer's lock before giving up.
     pub busy_timeout: Duration,
+    /// PostgreSQL: whether every write that makes jobs PENDING sends a notification to the
+    /// workers in [`crate::Store::wait_for_work`] (default `true`). PostgreSQL serialises the
+    /// commits of notifying transactions: measured here with 8 threads enqueueing one job a
+    /// call, 1,478-1,735 jobs/s with notifications against 1,893-2,261 without. Turn it off
+    /// when many writers enqueue one job at a time and no worker waits; waiters then find work
+    /// by their re-check, once a second.
+    pub notify_workers: bool,
 }
 
 impl StoreConfig {
@@ -117,6 +124,7 @@ impl StoreConfig {
             max_idle_time: Some(Duration::from_secs(5 * 60)),
             connect_timeout: Duration::from_secs(10),
             busy_timeout: Duration::from_secs(10),
+            notify_workers: true,
         }
     }
 

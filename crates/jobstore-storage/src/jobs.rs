@@ -39,7 +39,8 @@ impl<S: Session> JobRepository for S {
         self.write(Call::new("create_jobs"), |conn, settings| {
             let jobs = build_jobs(new, settings)?;
             ensure_live_tenants(conn, jobs.iter().map(|j| &j.tenant_id))?;
-            writer::insert_jobs(conn, &jobs).map_err(|e| e.already_exists(Entity::Job, None))?;
+            writer::insert_jobs(conn, settings, &jobs)
+                .map_err(|e| e.already_exists(Entity::Job, None))?;
             Ok(jobs)
         })
     }
@@ -190,7 +191,7 @@ fn enqueue<S: Session>(session: &S, call: Call<'_>, new: NewJob) -> Result<Enque
     session.write(call.tenant(&tenant), |conn, settings| {
         let job = build_jobs(vec![new], settings)?.remove(0);
         ensure_live_tenants(conn, [&job.tenant_id])?;
-        insert_one(conn, job)
+        insert_one(conn, settings, job)
     })
 }
 
@@ -209,7 +210,12 @@ fn change_job<S: Session>(
     session.write(call.job(tenant, job), |conn, settings| {
         let before = live_job(conn, tenant, job)?;
         let update = decide(&before, settings.now())?;
-        writer::store(conn, std::slice::from_ref(&update), Guard::Version)?;
+        writer::store(
+            conn,
+            settings,
+            std::slice::from_ref(&update),
+            Guard::Version,
+        )?;
         Ok(update.job)
     })
 }
@@ -228,11 +234,15 @@ fn build_jobs(new: Vec<NewJob>, settings: &Settings) -> Result<Vec<Job>, Storage
 
 /// Inserts one job and its creation record. A unique key held by an unfinished job of the same
 /// tenant gives back that job; the unique index decides, so concurrent enqueues agree.
-fn insert_one(conn: &mut DbConnection, job: Job) -> Result<Enqueued, StorageError> {
+fn insert_one(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    job: Job,
+) -> Result<Enqueued, StorageError> {
     let inserted = match &job.unique_key {
         // A savepoint, so that after a collision the transaction can still read the winner.
-        Some(_) => conn.transaction(|conn| writer::insert_job(conn, &job)),
-        None => writer::insert_job(conn, &job),
+        Some(_) => conn.transaction(|conn| writer::insert_job(conn, settings, &job)),
+        None => writer::insert_job(conn, settings, &job),
     };
     match inserted {
         Ok(()) => Ok(Enqueued::Created(job)),

@@ -80,6 +80,7 @@ impl Store {
                 clock: Arc::new(SystemClock),
                 default_retry: RetryPolicy::default(),
                 queue_retry: HashMap::new(),
+                notify_workers: config.notify_workers,
             }),
         })
     }
@@ -198,6 +199,8 @@ pub(crate) mod session {
         pub(crate) clock: Arc<dyn Clock>,
         pub(crate) default_retry: RetryPolicy,
         pub(crate) queue_retry: HashMap<String, RetryPolicy>,
+        /// Whether writes that make jobs PENDING notify waiting workers (PostgreSQL).
+        pub(crate) notify_workers: bool,
     }
 
     impl Settings {

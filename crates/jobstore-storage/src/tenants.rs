@@ -115,7 +115,7 @@ impl<S: Session> TenantRepository for S {
                     .iter()
                     .map(|job| job.hide_with_tenant(now))
                     .collect();
-                writer::store(conn, &hidden, Guard::Version)
+                writer::store(conn, settings, &hidden, Guard::Version)
             },
         )
     }

@@ -29,7 +29,7 @@ impl<S: Session> WorkerRepository for S {
             let claims = decide_claims(conn, request, now)?;
             // The rows are locked (or, on SQLite, this is the only writer), so the version
             // guard holds; it is kept all the same, as on every write.
-            writer::store(conn, &claims, Guard::Version)?;
+            writer::store(conn, settings, &claims, Guard::Version)?;
             Ok(claims.into_iter().map(|update| update.job).collect())
         })
     }
@@ -46,9 +46,9 @@ impl<S: Session> WorkerRepository for S {
             // the call takes row locks in the order the separate calls would, so it makes no
             // deadlock they would not.
             let reports = decide_completions(conn, done, now)?;
-            writer::store(conn, &reports, Guard::Version)?;
+            writer::store(conn, settings, &reports, Guard::Version)?;
             let claims = decide_claims(conn, next, now)?;
-            writer::store(conn, &claims, Guard::Version)?;
+            writer::store(conn, settings, &claims, Guard::Version)?;
             let (completed, claimed) = (
                 reports.into_iter().map(|update| update.job).collect(),
                 claims.into_iter().map(|update| update.job).collect(),
@@ -74,7 +74,12 @@ impl<S: Session> WorkerRepository for S {
                 let update = before
                     .extend_lease(&lease.lease_id, extend_by, now)
                     .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))?;
-                match writer::store(conn, std::slice::from_ref(&update), Guard::Version) {
+                match writer::store(
+                    conn,
+                    settings,
+                    std::slice::from_ref(&update),
+                    Guard::Version,
+                ) {
                     Err(StorageError::Conflict { .. }) if attempts < 3 => attempts += 1,
                     Err(e) => return Err(e),
                     Ok(()) => {
@@ -108,7 +113,7 @@ impl<S: Session> WorkerRepository for S {
             let updates = decide_completions(conn, leases, settings.now())?;
             // Each job guarded by the version it was read at: one reaped, re-claimed or
             // cancelled since does not match, and the whole batch is refused.
-            writer::store(conn, &updates, Guard::Version)?;
+            writer::store(conn, settings, &updates, Guard::Version)?;
             Ok(updates.into_iter().map(|update| update.job).collect())
         })
     }
@@ -138,7 +143,7 @@ impl<S: Session> WorkerRepository for S {
                 // Guarded by the deadline it read too: a lease renewed meanwhile (a heartbeat
                 // moves no version) is left alone, and so is a job another process changed.
                 let guard = Guard::VersionAndDeadline(job.lease_deadline);
-                match writer::store(conn, std::slice::from_ref(&update), guard) {
+                match writer::store(conn, settings, std::slice::from_ref(&update), guard) {
                     Ok(()) => {
                         let outcome = match update.job.status {
                             JobStatus::Pending => &mut reaped.retried,
@@ -244,7 +249,12 @@ fn report<S: Session>(
             let before = any_job(conn, lease)?;
             let update = decide(&before, now, settings)
                 .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))?;
-            writer::store(conn, std::slice::from_ref(&update), Guard::Version)?;
+            writer::store(
+                conn,
+                settings,
+                std::slice::from_ref(&update),
+                Guard::Version,
+            )?;
             Ok(update.job)
         },
     )

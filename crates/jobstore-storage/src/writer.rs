@@ -22,6 +22,7 @@ use crate::{
     rows::{JobRow, TransitionRow, stored},
     schema::{job_state_transitions, jobs},
     stamp::Stamp,
+    store::Settings,
     trace,
 };
 
@@ -40,18 +41,26 @@ pub(crate) enum Guard {
 
 /// Inserts one job and its creation record. A unique violation is returned as the database
 /// gave it, for the caller to name.
-pub(crate) fn insert_job(conn: &mut DbConnection, job: &Job) -> Result<(), StorageError> {
+pub(crate) fn insert_job(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    job: &Job,
+) -> Result<(), StorageError> {
     diesel::insert_into(jobs::table)
         .values(JobRow::from(job))
         .execute(conn)?;
     append_trail(conn, &[job.created_transition(None)])?;
-    dialect::announce_work(conn, [job.queue.as_str()])?;
+    announce(conn, settings, [job.queue.as_str()])?;
     trace::wrote(1);
     Ok(())
 }
 
 /// Inserts jobs and their creation records, a chunk of rows per statement.
-pub(crate) fn insert_jobs(conn: &mut DbConnection, jobs: &[Job]) -> Result<(), StorageError> {
+pub(crate) fn insert_jobs(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    jobs: &[Job],
+) -> Result<(), StorageError> {
     for chunk in jobs.chunks(CHUNK) {
         let rows: Vec<JobRow> = chunk.iter().map(JobRow::from).collect();
         dialect::insert_jobs(conn, &rows)?;
@@ -61,7 +70,7 @@ pub(crate) fn insert_jobs(conn: &mut DbConnection, jobs: &[Job]) -> Result<(), S
             .collect();
         append_trail(conn, &created)?;
     }
-    dialect::announce_work(conn, jobs.iter().map(|job| job.queue.as_str()))?;
+    announce(conn, settings, jobs.iter().map(|job| job.queue.as_str()))?;
     trace::wrote(jobs.len());
     Ok(())
 }
@@ -69,6 +78,7 @@ pub(crate) fn insert_jobs(conn: &mut DbConnection, jobs: &[Job]) -> Result<(), S
 /// Stores `updates` and appends their trails, all or nothing (the caller's transaction).
 pub(crate) fn store(
     conn: &mut DbConnection,
+    settings: &Settings,
     updates: &[JobUpdate],
     guard: Guard,
 ) -> Result<(), StorageError> {
@@ -93,14 +103,28 @@ pub(crate) fn store(
         .collect();
     append_trail(conn, &trail)?;
     // Released, retried or reaped back to PENDING: waiting workers may claim them.
-    dialect::announce_work(
+    announce(
         conn,
+        settings,
         updates
             .iter()
             .filter(|update| update.changes.status == Some(JobStatus::Pending))
             .map(|update| update.job.queue.as_str()),
     )?;
     trace::wrote(updates.len());
+    Ok(())
+}
+
+/// Tells waiting workers that `queues` have new PENDING jobs, unless the store was told not to
+/// (see [`crate::StoreConfig::notify_workers`]).
+fn announce<'q>(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    queues: impl IntoIterator<Item = &'q str>,
+) -> Result<(), StorageError> {
+    if settings.notify_workers {
+        dialect::announce_work(conn, queues)?;
+    }
     Ok(())
 }
 

@@ -342,6 +342,19 @@ fn notifications_go_out_when_the_transaction_commits(db: &TestDb) {
         );
         db.store.release(&leases(&held)[0]).unwrap();
         assert_eq!(received(listener), ["q1"]);
+
+        // A store told not to notify sends nothing.
+        let quiet = db.open_store_with(jobstore_storage::StoreConfig {
+            notify_workers: false,
+            ..db.config()
+        });
+        quiet
+            .create_job(NewJob {
+                queue: "q1".into(),
+                ..NewJob::new(tenant.id.clone())
+            })
+            .unwrap();
+        assert!(received(listener).is_empty(), "notify_workers: false");
     }
     #[cfg(not(feature = "postgres"))]
     let _ = db;
