@@ -210,12 +210,7 @@ fn change_job<S: Session>(
     session.write(call.job(tenant, job), |conn, settings| {
         let before = live_job(conn, tenant, job)?;
         let update = decide(&before, settings.now())?;
-        writer::store(
-            conn,
-            settings,
-            std::slice::from_ref(&update),
-            Guard::Version,
-        )?;
+        writer::store_one(conn, settings, &update, Guard::Version)?;
         Ok(update.job)
     })
 }

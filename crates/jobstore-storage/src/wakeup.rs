@@ -38,10 +38,10 @@ impl Store {
     /// wake-up does not wake again at once for the same job.
     ///
     /// On PostgreSQL an enqueue wakes the waiter within milliseconds of its commit (LISTEN and
-    /// NOTIFY; the waiter reads its connection's input every 1 to 4 ms); elsewhere the waiter polls, from every millisecond to every 100 ms. On
-    /// PostgreSQL it holds one pooled connection while it waits: size the pool for the workers
-    /// that wait (a waiter that finds none free waits for one up to the pool's connect time-out,
-    /// as any call does).
+    /// NOTIFY; the waiter reads its connection's input every 1 to 4 ms); elsewhere the waiter
+    /// polls, from every millisecond to every 100 ms. On PostgreSQL it holds one pooled
+    /// connection while it waits: size the pool for the workers that wait (a waiter that finds
+    /// none free waits for one up to the pool's connect time-out, as any call does).
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -81,9 +81,7 @@ impl Store {
             waited
         })
     }
-}
 
-impl Store {
     /// MySQL/MariaDB and SQLite: polls with a pause that doubles up to [`LONGEST_POLL`].
     fn wait_polling(&self, queue: &str, deadline: Instant) -> Result<bool, StorageError> {
         let mut pause = FIRST_POLL;

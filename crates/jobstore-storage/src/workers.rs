@@ -74,12 +74,7 @@ impl<S: Session> WorkerRepository for S {
                 let update = before
                     .extend_lease(&lease.lease_id, extend_by, now)
                     .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))?;
-                match writer::store(
-                    conn,
-                    settings,
-                    std::slice::from_ref(&update),
-                    Guard::Version,
-                ) {
+                match writer::store_one(conn, settings, &update, Guard::Version) {
                     Err(StorageError::Conflict { .. }) if attempts < 3 => attempts += 1,
                     Err(e) => return Err(e),
                     Ok(()) => {
@@ -143,7 +138,7 @@ impl<S: Session> WorkerRepository for S {
                 // Guarded by the deadline it read too: a lease renewed meanwhile (a heartbeat
                 // moves no version) is left alone, and so is a job another process changed.
                 let guard = Guard::VersionAndDeadline(job.lease_deadline);
-                match writer::store(conn, settings, std::slice::from_ref(&update), guard) {
+                match writer::store_one(conn, settings, &update, guard) {
                     Ok(()) => {
                         let outcome = match update.job.status {
                             JobStatus::Pending => &mut reaped.retried,
@@ -249,12 +244,7 @@ fn report<S: Session>(
             let before = any_job(conn, lease)?;
             let update = decide(&before, now, settings)
                 .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))?;
-            writer::store(
-                conn,
-                settings,
-                std::slice::from_ref(&update),
-                Guard::Version,
-            )?;
+            writer::store_one(conn, settings, &update, Guard::Version)?;
             Ok(update.job)
         },
     )

@@ -75,6 +75,16 @@ pub(crate) fn insert_jobs(
     Ok(())
 }
 
+/// Stores one update and appends its trail, as [`store`] does.
+pub(crate) fn store_one(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    update: &JobUpdate,
+    guard: Guard,
+) -> Result<(), StorageError> {
+    store(conn, settings, std::slice::from_ref(update), guard)
+}
+
 /// Stores `updates` and appends their trails, all or nothing (the caller's transaction).
 pub(crate) fn store(
     conn: &mut DbConnection,
