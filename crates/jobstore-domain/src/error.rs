@@ -27,6 +27,14 @@ pub enum DomainError {
         /// The status asked for.
         to: JobStatus,
     },
+    /// The run state machine has no edge from `from` to `to`.
+    #[error("invalid run transition from {from} to {to}")]
+    InvalidRunTransition {
+        /// The run's status when the change was asked for.
+        from: crate::RunStatus,
+        /// The status asked for.
+        to: crate::RunStatus,
+    },
     /// A retry was asked for a job that has used all its retries.
     #[error("retries exhausted: {retry_count} of {max_retries} used")]
     RetriesExhausted {

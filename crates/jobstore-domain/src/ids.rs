@@ -76,6 +76,37 @@ id_type!(
     "lease_id"
 );
 
+id_type!(
+    /// Identifies a schedule (a cron definition) within its tenant.
+    ScheduleId,
+    "schedule_id"
+);
+id_type!(
+    /// Identifies one run of a schedule; unique across tenants, as in seed 002.
+    RunId,
+    "run_id"
+);
+id_type!(
+    /// Identifies a constraint within its tenant.
+    ConstraintId,
+    "constraint_id"
+);
+id_type!(
+    /// Identifies an action within its tenant.
+    ActionId,
+    "action_id"
+);
+id_type!(
+    /// Identifies a recorded constraint violation.
+    ViolationId,
+    "violation_id"
+);
+id_type!(
+    /// Identifies one period of a scheduler's statistics.
+    StatsPeriodId,
+    "stats_period_id"
+);
+
 fn validate_id(field: &'static str, value: &str) -> Result<(), DomainError> {
     if value.is_empty() {
         return Err(invalid(field, "must not be empty"));

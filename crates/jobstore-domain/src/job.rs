@@ -74,6 +74,9 @@ pub struct Job {
     pub completed_at: Option<DateTime<Utc>>,
     /// When the job was soft-deleted; soft-deleted jobs are hidden from reads and claims.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The schedule run that enqueued it, whose state follows the job's (see
+    /// [`crate::Run::follow`]); `None` for jobs created directly.
+    pub run_id: Option<crate::RunId>,
 }
 
 /// What it takes to create a job: fill in what you need, keep the rest from [`NewJob::new`].
@@ -232,6 +235,7 @@ impl NewJob {
             started_at: None,
             completed_at: None,
             deleted_at: None,
+            run_id: None,
         })
     }
 }

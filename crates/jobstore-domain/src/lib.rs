@@ -1,5 +1,6 @@
-//! jobstore's domain: tenants, jobs, their audit trail and the job state machine, with no
-//! database, no I/O and no clock (every time is passed in).
+//! jobstore's domain: tenants, jobs, their audit trail and the job state machine, and schedules
+//! (cron definitions, constraints, actions, runs), with no database, no I/O and no clock (every
+//! time is passed in).
 //!
 //! Storage crates persist these types; anything that wants to reason about jobs without a
 //! database (a scheduler, a UI, a test) can depend on this crate alone.
@@ -32,6 +33,7 @@ mod job;
 mod lifecycle;
 mod listing;
 mod retry;
+mod schedule;
 mod status;
 mod tenant;
 mod text;
@@ -40,7 +42,10 @@ mod transition;
 mod update;
 
 pub use error::{DomainError, StaleLease};
-pub use ids::{JobId, LeaseId, MAX_ID_LEN, TenantId, TransitionId};
+pub use ids::{
+    ActionId, ConstraintId, JobId, LeaseId, MAX_ID_LEN, RunId, ScheduleId, StatsPeriodId, TenantId,
+    TransitionId, ViolationId,
+};
 pub use job::{
     DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, NewJob, check_output, decode_commands,
     encode_commands, output_prefix, validate_agent, validate_batch_job_name, validate_queue,
@@ -48,6 +53,7 @@ pub use job::{
 pub use lifecycle::{Applied, Change, Lease, LeaseGrant};
 pub use listing::{Cursor, JobFilter, MAX_PAGE_SIZE, Page, PageRequest, check_limit};
 pub use retry::RetryPolicy;
+pub use schedule::*;
 pub use status::JobStatus;
 pub use tenant::{NewTenant, OAuthIdentity, Tenant, TenantUpdate};
 pub use text::MAX_TEXT_BYTES;

@@ -83,6 +83,7 @@ impl JobChanges {
             priority: _,
             unique_key: _,
             created_at: _,
+            run_id: _,
             status: _,
             output_key: _,
             output_prefix: _,
