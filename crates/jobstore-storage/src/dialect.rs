@@ -10,7 +10,10 @@
 //!   PostgreSQL, so that audit rows' foreign-key checks need not wait; `FOR UPDATE` on MySQL);
 //!   an enqueue locks its tenant against a concurrent soft delete (`FOR SHARE` on PostgreSQL,
 //!   `FOR UPDATE` on MariaDB, which has no `FOR SHARE`); SQLite's writers are serialised already;
-//! - multi-row inserts, which diesel builds per backend;
+//! - multi-row inserts, which diesel builds per backend, and inserting runs whose key may be
+//!   taken already (`ON CONFLICT DO NOTHING`; MySQL has `ON DUPLICATE KEY UPDATE` and a no-op);
+//! - locking schedules and runs: due schedules with `SKIP LOCKED`, so schedulers share them out;
+//!   one schedule while its runs are counted or skipped;
 //! - the one error diesel does not classify that we must: a busy database.
 
 use std::time::Duration;
@@ -22,7 +25,8 @@ use jobstore_domain::JobStatus;
 use crate::{
     Backend, DbConnection, StorageError,
     rows::{JobRow, TransitionRow, stored},
-    schema::{job_state_transitions, jobs, tenants},
+    schedules::rows::{RunRow, ScheduleRow},
+    schema::{job_state_transitions, jobs, schedule_runs, schedules, tenants},
 };
 
 /// Runs `$body` with `$inner` bound to the backend's own connection.
@@ -418,6 +422,130 @@ pub(crate) fn insert_transitions(
         _ => with_inner!(conn, |c| diesel::insert_into(job_state_transitions::table)
             .values(rows)
             .execute(c)),
+    }
+}
+
+/// Locks up to `limit` unpaused schedules of live tenants due at `now`, soonest first, skipping
+/// those another scheduler holds: concurrent schedulers take different schedules.
+pub(crate) fn lock_due_schedules(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> QueryResult<Vec<ScheduleRow>> {
+    let live_tenants = tenants::table
+        .filter(tenants::deleted_at.is_null())
+        .select(tenants::tenant_id);
+    let due = schedules::table
+        .filter(schedules::paused.eq(false))
+        .filter(schedules::next_due_at.le(stored(now)))
+        .filter(schedules::tenant_id.eq_any(live_tenants))
+        .order((
+            schedules::next_due_at.asc(),
+            schedules::tenant_id.asc(),
+            schedules::schedule_id.asc(),
+        ))
+        .limit(i64::from(limit));
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => due
+            .select(ScheduleRow::as_select())
+            .for_no_key_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => due
+            .select(ScheduleRow::as_select())
+            .for_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => due.select(ScheduleRow::as_select()).load(c),
+    }
+}
+
+/// Reads and locks one schedule until the transaction ends: starters of its runs, and calls
+/// that skip or kill them, take their turns.
+pub(crate) fn lock_schedule(
+    conn: &mut DbConnection,
+    tenant: &str,
+    schedule: &str,
+) -> QueryResult<Option<ScheduleRow>> {
+    let one = schedules::table.find((tenant, schedule));
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => one
+            .select(ScheduleRow::as_select())
+            .for_no_key_update()
+            .first(c)
+            .optional(),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => one
+            .select(ScheduleRow::as_select())
+            .for_update()
+            .first(c)
+            .optional(),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => one.select(ScheduleRow::as_select()).first(c).optional(),
+    }
+}
+
+/// Reads and locks the named runs that are still RUNNING, skipping those another process holds
+/// (the overdue sweep: two sweepers never judge the same run at once).
+pub(crate) fn lock_running_runs(
+    conn: &mut DbConnection,
+    run_ids: &[String],
+    running: &str,
+) -> QueryResult<Vec<RunRow>> {
+    let named = schedule_runs::table
+        .filter(schedule_runs::run_id.eq_any(run_ids))
+        .filter(schedule_runs::status.eq(running))
+        .order(schedule_runs::run_id);
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => named
+            .select(RunRow::as_select())
+            .for_no_key_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => named
+            .select(RunRow::as_select())
+            .for_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => named.select(RunRow::as_select()).load(c),
+    }
+}
+
+/// Inserts runs, leaving out each whose key (tenant, schedule, due time) is taken already. How
+/// many rows it reports is not to be trusted (MySQL counts a duplicate it left alone as a row
+/// changed): callers read their rows back by the token they wrote.
+pub(crate) fn insert_runs_unless_taken(
+    conn: &mut DbConnection,
+    rows: &[RunRow],
+) -> QueryResult<()> {
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => diesel::insert_into(schedule_runs::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .map(drop),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => diesel::insert_into(schedule_runs::table)
+            .values(rows)
+            .on_conflict(diesel::dsl::DuplicatedKeys)
+            .do_update()
+            .set(schedule_runs::run_id.eq(schedule_runs::run_id))
+            .execute(c)
+            .map(drop),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => diesel::insert_into(schedule_runs::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .map(drop),
     }
 }
 

@@ -16,6 +16,20 @@ pub enum Entity {
     Job,
     /// An audit record of a job.
     Transition,
+    /// A schedule (a cron definition).
+    Schedule,
+    /// A schedule's constraint.
+    Constraint,
+    /// An action.
+    Action,
+    /// An action's link to a schedule.
+    ScheduleAction,
+    /// A run of a schedule.
+    Run,
+    /// A recorded constraint violation.
+    Violation,
+    /// A period of scheduler statistics, or a run's orchestrator statistics.
+    Stats,
 }
 
 impl std::fmt::Display for Entity {
@@ -24,6 +38,13 @@ impl std::fmt::Display for Entity {
             Entity::Tenant => "tenant",
             Entity::Job => "job",
             Entity::Transition => "transition",
+            Entity::Schedule => "schedule",
+            Entity::Constraint => "constraint",
+            Entity::Action => "action",
+            Entity::ScheduleAction => "schedule action",
+            Entity::Run => "run",
+            Entity::Violation => "violation",
+            Entity::Stats => "stats",
         })
     }
 }

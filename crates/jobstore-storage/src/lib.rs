@@ -44,6 +44,7 @@ mod error;
 mod jobs;
 mod repository;
 mod rows;
+mod schedules;
 mod schema;
 mod stamp;
 mod store;
@@ -58,8 +59,12 @@ pub use config::{Backend, DEFAULT_SQLITE_PATH, StoreConfig};
 pub use connection::DbConnection;
 pub use error::{Entity, ErrorKind, StorageError};
 pub use repository::{
-    ClaimRequest, Enqueued, Handoff, JobRepository, Reaped, TenantRepository, WorkerRepository,
+    ClaimRequest, Enqueued, Fired, Handoff, JobRepository, Reaped, RunOutcome, RunRepository,
+    RunStart, ScheduleRepository, SchedulerRepository, Swept, TenantRepository, WorkerRepository,
 };
 #[cfg(feature = "mock")]
-pub use repository::{MockJobRepository, MockTenantRepository, MockWorkerRepository};
+pub use repository::{
+    MockJobRepository, MockRunRepository, MockScheduleRepository, MockSchedulerRepository,
+    MockTenantRepository, MockWorkerRepository,
+};
 pub use store::{Store, Tx};

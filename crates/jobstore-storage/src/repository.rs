@@ -2,8 +2,11 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jobstore_domain::{
-    Change, Job, JobFilter, JobId, JobStateTransition, JobStatus, Lease, NewJob, NewTenant, Page,
-    PageRequest, Tenant, TenantId, TenantUpdate,
+    Action, ActionId, Change, Constraint, ConstraintId, ConstraintViolation, Job, JobFilter, JobId,
+    JobStateTransition, JobStatus, Lease, NewAction, NewConstraint, NewJob, NewSchedule, NewTenant,
+    NewViolation, OrchestratorStats, Page, PageRequest, Run, RunId, RunStatus, Schedule,
+    ScheduleAction, ScheduleId, ScheduleUpdate, SchedulerStats, StatsPeriodId, Tenant, TenantId,
+    TenantUpdate,
 };
 
 use crate::StorageError;
@@ -260,4 +263,302 @@ pub struct Reaped {
     pub lost: Vec<(TenantId, JobId)>,
     /// Jobs moved to LOST and then back to PENDING.
     pub retried: Vec<(TenantId, JobId)>,
+}
+
+/// Schedules and what governs their runs: cron definitions, constraints, actions and their
+/// links to schedules by trigger (seed 002's `jobs`, `constraints`, `actions`, `job_actions`).
+///
+/// Every call names the tenant; another tenant's record is [`StorageError::NotFound`].
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait ScheduleRepository {
+    /// Creates a schedule, first due after now. An unknown constraint is
+    /// [`StorageError::NotFound`].
+    fn create_schedule(&self, schedule: NewSchedule) -> Result<Schedule, StorageError>;
+
+    /// Reads a schedule.
+    fn get_schedule(&self, tenant: &TenantId, id: &ScheduleId) -> Result<Schedule, StorageError>;
+
+    /// Lists a tenant's schedules by id.
+    fn list_schedules(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Schedule>, StorageError>;
+
+    /// Every schedule of every tenant, for a scheduler's in-memory index (seed 002's
+    /// `GetAllJobs`; see [`jobstore_domain::UpcomingRuns`]).
+    fn all_schedules(&self) -> Result<Vec<Schedule>, StorageError>;
+
+    /// Changes a schedule's definition; a new expression or zone is due from now on.
+    fn update_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &ScheduleId,
+        update: ScheduleUpdate,
+    ) -> Result<Schedule, StorageError>;
+
+    /// Stops a schedule firing until it is resumed.
+    fn pause_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &ScheduleId,
+        note: Option<String>,
+    ) -> Result<Schedule, StorageError>;
+
+    /// Lets a paused schedule fire again: the due times it missed while paused are recorded as
+    /// SKIPPED runs, and it is next due after now.
+    fn resume_schedule(&self, tenant: &TenantId, id: &ScheduleId)
+    -> Result<Schedule, StorageError>;
+
+    /// Deletes a schedule with its runs, their violations and its action links. Jobs its runs
+    /// enqueued stay (they are the tenant's jobs).
+    fn delete_schedule(&self, tenant: &TenantId, id: &ScheduleId) -> Result<(), StorageError>;
+
+    /// Creates a constraint.
+    fn create_constraint(&self, constraint: NewConstraint) -> Result<Constraint, StorageError>;
+
+    /// Reads a constraint.
+    fn get_constraint(
+        &self,
+        tenant: &TenantId,
+        id: &ConstraintId,
+    ) -> Result<Constraint, StorageError>;
+
+    /// Replaces a constraint's rules with `constraint`'s (its tenant and id name it).
+    fn update_constraint(&self, constraint: &Constraint) -> Result<Constraint, StorageError>;
+
+    /// Deletes a constraint: schedules that named it keep running without one (the seed's ON
+    /// DELETE SET NULL), and its violations and action links go with it.
+    fn delete_constraint(&self, tenant: &TenantId, id: &ConstraintId) -> Result<(), StorageError>;
+
+    /// Creates an action.
+    fn create_action(&self, action: NewAction) -> Result<Action, StorageError>;
+
+    /// Reads an action.
+    fn get_action(&self, tenant: &TenantId, id: &ActionId) -> Result<Action, StorageError>;
+
+    /// Lists a tenant's actions by id (seed 002's `GetAllActions`).
+    fn list_actions(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Action>, StorageError>;
+
+    /// Deletes an action and its links to schedules.
+    fn delete_action(&self, tenant: &TenantId, id: &ActionId) -> Result<(), StorageError>;
+
+    /// Links an action to a schedule by a trigger (seed 002's `CreateJobAction`).
+    fn attach_action(&self, link: ScheduleAction) -> Result<ScheduleAction, StorageError>;
+
+    /// A schedule's action links, by action id.
+    fn schedule_actions(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+    ) -> Result<Vec<ScheduleAction>, StorageError>;
+
+    /// Removes an action's link to a schedule.
+    fn detach_action(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+        action: &ActionId,
+    ) -> Result<(), StorageError>;
+}
+
+/// Runs, violations and statistics: seed 002's `job_runs`, `constraint_violations`,
+/// `scheduler_stats` and `orchestrator_stats`, for a caller that drives runs itself.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait RunRepository {
+    /// The run of `schedule` due at `scheduled_at` (to the second).
+    fn get_run(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+        scheduled_at: DateTime<Utc>,
+    ) -> Result<Run, StorageError>;
+
+    /// A run by its id.
+    fn get_run_by_id(&self, tenant: &TenantId, run: &RunId) -> Result<Run, StorageError>;
+
+    /// A schedule's latest runs, newest due time first, at most `limit` (1 to 1000).
+    fn list_runs(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+        limit: u32,
+    ) -> Result<Vec<Run>, StorageError>;
+
+    /// Creates a PENDING run of `schedule` due at `scheduled_at`, outside the schedulers (seed
+    /// 002's `CreateJobRun`), enqueueing its job when the schedule has a template. A run
+    /// already due then is [`StorageError::AlreadyExists`].
+    fn create_run(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+        scheduled_at: DateTime<Utc>,
+    ) -> Result<Run, StorageError>;
+
+    /// Moves a run to `status` by the run state machine (seed 002's `UpdateJobRunStatus`).
+    /// Starting it checks its constraint as [`RunRepository::start_run`] does.
+    fn update_run_status(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        status: RunStatus,
+    ) -> Result<Run, StorageError>;
+
+    /// Starts a PENDING run, unless its constraint refuses: as many runs of the schedule
+    /// RUNNING as `max_concurrent_runs` allows (counted under a lock on the schedule), or a
+    /// required previous run that did not succeed. A refused run is SKIPPED, with a recorded
+    /// violation and the actions its schedule's triggers name.
+    fn start_run(&self, tenant: &TenantId, run: &RunId) -> Result<RunStart, StorageError>;
+
+    /// Finishes a RUNNING run: COMPLETED when `success`, else FAILED with `error` (seed 002's
+    /// `CompleteJobRun`). Returns the run and the actions linked to its outcome
+    /// (`on_success` or `on_failure`).
+    fn complete_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+        success: bool,
+        error: Option<String>,
+    ) -> Result<RunOutcome, StorageError>;
+
+    /// Records a violation (seed 002's `CreateConstraintViolation`). A second violation of the
+    /// same kind by the same run is [`StorageError::AlreadyExists`].
+    fn record_violation(
+        &self,
+        violation: NewViolation,
+    ) -> Result<ConstraintViolation, StorageError>;
+
+    /// A run's violations, oldest first.
+    fn violations_for_run(
+        &self,
+        tenant: &TenantId,
+        run: &RunId,
+    ) -> Result<Vec<ConstraintViolation>, StorageError>;
+
+    /// A constraint's latest violations, newest first, at most `limit` (1 to 1000).
+    fn violations_for_constraint(
+        &self,
+        tenant: &TenantId,
+        constraint: &ConstraintId,
+        limit: u32,
+    ) -> Result<Vec<ConstraintViolation>, StorageError>;
+
+    /// Stores a scheduler's statistics for a period.
+    fn record_scheduler_stats(&self, stats: &SchedulerStats) -> Result<(), StorageError>;
+
+    /// The periods that overlap `[from, until)`, oldest first (seed 002's `GetSchedulerStats`).
+    fn scheduler_stats(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<SchedulerStats>, StorageError>;
+
+    /// Stores the orchestrator's statistics for a run, in a recorded period.
+    fn record_orchestrator_stats(&self, stats: &OrchestratorStats) -> Result<(), StorageError>;
+
+    /// The orchestrator's statistics of a period, by run id.
+    fn orchestrator_stats(
+        &self,
+        period: &StatsPeriodId,
+    ) -> Result<Vec<OrchestratorStats>, StorageError>;
+}
+
+/// What a scheduler process calls: fire due times, sweep overdue runs, carry out the kill and
+/// skip actions, prune. Any number of processes may call these at once, with no leader.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait SchedulerRepository {
+    /// Fires up to `limit` schedules whose time has come (by the store's clock): for each, the
+    /// runs its catch-up policy allows, SKIPPED runs for the due times it passes over, and a job
+    /// per run when it has a template, all in one transaction with its cursor moved on. A due
+    /// time fires once however many processes call this: each run's key is unique, and a
+    /// process counts only the runs it inserted.
+    fn fire_due(&self, limit: u32) -> Result<Fired, StorageError>;
+
+    /// Looks at up to `limit` RUNNING runs past a time limit of their constraint: past the max
+    /// expected run time, one violation is recorded (never two); past the max allowed run
+    /// time, the run is TIMED_OUT, its job cancelled, and a violation recorded. Returns the
+    /// violations recorded and the actions their triggers name.
+    fn sweep_overdue(&self, limit: u32) -> Result<Swept, StorageError>;
+
+    /// Carries out `skipNextInstance`: the schedule's next due time without a run gets a
+    /// SKIPPED run, so no scheduler fires it.
+    fn skip_next_instance(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+    ) -> Result<Run, StorageError>;
+
+    /// Carries out `killLatestInstance`: cancels the newest unfinished run, and its job.
+    fn kill_latest_instance(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+    ) -> Result<Option<Run>, StorageError>;
+
+    /// Carries out `killAllInstances`: cancels every unfinished run, and their jobs.
+    fn kill_all_instances(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+    ) -> Result<Vec<Run>, StorageError>;
+
+    /// Deletes up to `limit` finished runs due more than `older_than` ago, except those a
+    /// scheduler still needs to recognise a due time as fired: within the schedule's catch-up
+    /// window plus its max allowed run time. Returns how many were deleted.
+    fn prune_runs(&self, older_than: TimeDelta, limit: u32) -> Result<u64, StorageError>;
+}
+
+/// What [`RunRepository::start_run`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunStart {
+    /// The run is RUNNING.
+    Started(Run),
+    /// The constraint refused it: the run is SKIPPED, the violation recorded.
+    Refused {
+        /// The run, SKIPPED.
+        run: Run,
+        /// The violation recorded (boxed: it is the larger variant by far).
+        violation: Box<ConstraintViolation>,
+        /// The actions linked to the schedule for this violation, for the caller to take.
+        actions: Vec<Action>,
+    },
+}
+
+/// What [`RunRepository::complete_run`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The run, finished.
+    pub run: Run,
+    /// The actions linked to the outcome, for the caller to take.
+    pub actions: Vec<Action>,
+}
+
+/// What one [`SchedulerRepository::fire_due`] call did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fired {
+    /// The PENDING runs this call created (a run another process created first is not here).
+    pub runs: Vec<Run>,
+    /// The SKIPPED runs this call recorded.
+    pub skipped: Vec<Run>,
+    /// The jobs enqueued for `runs`, in their order.
+    pub jobs: Vec<Job>,
+    /// How many schedules were fired.
+    pub schedules: usize,
+    /// Whether more schedules were due than `limit`: call again.
+    pub more: bool,
+}
+
+/// What one [`SchedulerRepository::sweep_overdue`] call did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Swept {
+    /// Runs TIMED_OUT by this call.
+    pub timed_out: Vec<Run>,
+    /// Violations this call recorded.
+    pub violations: Vec<ConstraintViolation>,
+    /// The actions their triggers name (`on_timeout` and `on_violation`), for the caller to take.
+    pub actions: Vec<Action>,
 }

@@ -6,7 +6,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use jobstore_domain::{
-    Job, JobId, JobStateTransition, JobStatus, LeaseId, OAuthIdentity, RetryPolicy, Tenant,
+    Job, JobId, JobStateTransition, JobStatus, LeaseId, OAuthIdentity, RetryPolicy, RunId, Tenant,
     TenantId, TransitionId, decode_commands, encode_commands,
 };
 
@@ -21,7 +21,7 @@ pub(crate) fn stored(at: DateTime<Utc>) -> Stamp {
     Stamp(at.trunc_subsecs(6).naive_utc())
 }
 
-fn utc(at: Stamp) -> DateTime<Utc> {
+pub(crate) fn utc(at: Stamp) -> DateTime<Utc> {
     at.0.and_utc()
 }
 
@@ -118,6 +118,7 @@ pub(crate) struct JobRow {
     pub(crate) started_at: Option<Stamp>,
     pub(crate) completed_at: Option<Stamp>,
     pub(crate) deleted_at: Option<Stamp>,
+    pub(crate) run_id: Option<String>,
 }
 
 impl From<&Job> for JobRow {
@@ -154,6 +155,7 @@ impl From<&Job> for JobRow {
             started_at: j.started_at.map(stored),
             completed_at: j.completed_at.map(stored),
             deleted_at: j.deleted_at.map(stored),
+            run_id: j.run_id.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -209,6 +211,7 @@ impl TryFrom<JobRow> for Job {
             started_at: row.started_at.map(utc),
             completed_at: row.completed_at.map(utc),
             deleted_at: row.deleted_at.map(utc),
+            run_id: row.run_id.map(RunId::new).transpose().map_err(corrupt)?,
         })
     }
 }

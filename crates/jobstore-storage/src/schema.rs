@@ -52,6 +52,7 @@ diesel::table! {
         started_at -> Nullable<UtcDateTime>,
         completed_at -> Nullable<UtcDateTime>,
         deleted_at -> Nullable<UtcDateTime>,
+        run_id -> Nullable<Text>,
     }
 }
 
@@ -73,5 +74,160 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    constraints (tenant_id, constraint_id) {
+        tenant_id -> Text,
+        constraint_id -> Text,
+        max_concurrent_runs -> Nullable<Integer>,
+        catch_up -> Nullable<Bool>,
+        catch_up_window_seconds -> Nullable<BigInt>,
+        max_catch_up_runs -> Nullable<Integer>,
+        max_expected_run_seconds -> Nullable<BigInt>,
+        max_allowed_run_seconds -> Nullable<BigInt>,
+        pre_run_hook -> Nullable<Text>,
+        post_run_hook -> Nullable<Text>,
+        require_previous_success -> Nullable<Text>,
+        created_at -> UtcDateTime,
+        updated_at -> UtcDateTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    schedules (tenant_id, schedule_id) {
+        tenant_id -> Text,
+        schedule_id -> Text,
+        name -> Text,
+        cron -> Text,
+        time_zone -> Text,
+        job_template -> Nullable<Text>,
+        pod_spec -> Nullable<Text>,
+        constraint_id -> Nullable<Text>,
+        paused -> Bool,
+        pause_note -> Nullable<Text>,
+        last_scheduled_at -> Nullable<UtcDateTime>,
+        next_due_at -> Nullable<UtcDateTime>,
+        version -> BigInt,
+        created_at -> UtcDateTime,
+        updated_at -> UtcDateTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    actions (tenant_id, action_id) {
+        tenant_id -> Text,
+        action_id -> Text,
+        name -> Text,
+        action_type -> Text,
+        config -> Nullable<Text>,
+        created_at -> UtcDateTime,
+    }
+}
+
+diesel::table! {
+    schedule_actions (tenant_id, schedule_id, action_id) {
+        tenant_id -> Text,
+        schedule_id -> Text,
+        action_id -> Text,
+        trigger_on -> Text,
+        constraint_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    schedule_runs (tenant_id, schedule_id, scheduled_at) {
+        tenant_id -> Text,
+        schedule_id -> Text,
+        scheduled_at -> UtcDateTime,
+        run_id -> Text,
+        status -> Text,
+        started_at -> Nullable<UtcDateTime>,
+        completed_at -> Nullable<UtcDateTime>,
+        success -> Nullable<Bool>,
+        error -> Nullable<Text>,
+        skip_reason -> Nullable<Text>,
+        job_id -> Nullable<Text>,
+        overdue_at -> Nullable<UtcDateTime>,
+        fire_token -> Text,
+        version -> BigInt,
+        created_at -> UtcDateTime,
+        updated_at -> UtcDateTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    constraint_violations (tenant_id, violation_id) {
+        tenant_id -> Text,
+        violation_id -> Text,
+        run_id -> Text,
+        constraint_id -> Text,
+        kind -> Text,
+        violation_time -> UtcDateTime,
+        action_taken -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    scheduler_stats (stats_period_id) {
+        stats_period_id -> Text,
+        start_time -> UtcDateTime,
+        end_time -> UtcDateTime,
+        iterations -> BigInt,
+        run_jobs -> BigInt,
+        late_jobs -> BigInt,
+        time_passed_run_time -> BigInt,
+        missed_jobs -> BigInt,
+        time_passed_grace_period -> BigInt,
+        jobs_cancelled -> BigInt,
+        min_inbox_length -> Nullable<BigInt>,
+        max_inbox_length -> Nullable<BigInt>,
+        avg_inbox_length -> Nullable<Double>,
+        empty_inbox_time -> Nullable<BigInt>,
+        avg_time_in_inbox -> Nullable<Double>,
+        min_time_in_inbox -> Nullable<BigInt>,
+        max_time_in_inbox -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    orchestrator_stats (run_id) {
+        run_id -> Text,
+        stats_period_id -> Text,
+        runtime -> BigInt,
+        constraints_checked -> BigInt,
+        actions_taken -> BigInt,
+    }
+}
+
 diesel::joinable!(jobs -> tenants (tenant_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, jobs, job_state_transitions);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    jobs,
+    job_state_transitions,
+    constraints,
+    schedules,
+    actions,
+    schedule_actions,
+    schedule_runs,
+    constraint_violations,
+    scheduler_stats,
+    orchestrator_stats,
+);

@@ -112,6 +112,15 @@ pub(crate) fn store(
         .flat_map(|update| update.trail.iter().cloned())
         .collect();
     append_trail(conn, &trail)?;
+    // A job enqueued by a schedule's run carries the run along, in this transaction.
+    let followed: Vec<&Job> = updates
+        .iter()
+        .filter(|update| update.changes.status.is_some() && update.job.run_id.is_some())
+        .map(|update| &update.job)
+        .collect();
+    if !followed.is_empty() {
+        crate::schedules::runs::follow_jobs(conn, settings, &followed)?;
+    }
     // Released, retried or reaped back to PENDING: waiting workers may claim them.
     announce(
         conn,

@@ -10,6 +10,7 @@ mod cron;
 mod definition;
 mod due;
 mod index;
+mod rules;
 mod run;
 mod span;
 mod stats;
@@ -18,8 +19,11 @@ pub use action::{Action, ActionKind, NewAction, ScheduleAction, Trigger};
 pub use constraint::{CatchUpPolicy, Constraint, Dependency, Hook, HookKind, NewConstraint};
 pub use cron::{CronExpr, parse_time_zone};
 pub use definition::{JobTemplate, NewSchedule, Schedule, ScheduleUpdate};
-pub use due::{DEFAULT_MAX_CATCH_UP_RUNS, Firing, MAX_SKIPS_RECORDED, due_times, plan_firing, plan_resume};
+pub use due::{
+    DEFAULT_MAX_CATCH_UP_RUNS, Firing, MAX_SKIPS_RECORDED, due_times, plan_firing, plan_resume,
+};
 pub use index::{Upcoming, UpcomingRuns};
+pub use rules::{Overdue, StartRefusal, dedup_horizon};
 pub use run::{Run, RunStatus, RunUpdate, SkipReason};
 pub use span::TimeSpan;
 pub use stats::{

@@ -1,0 +1,392 @@
+//! What schedulers call ([`SchedulerRepository`]): firing due times, the overdue sweep, the
+//! kill and skip actions, and pruning. Any number of processes call these at once, with no
+//! leader: due schedules are shared out by row locks that skip each other (where the backend
+//! has them), and every due time's run key is unique, so a time fires once whoever gets there.
+
+use std::collections::BTreeMap;
+
+use chrono::TimeDelta;
+use diesel::prelude::*;
+use jobstore_domain::{
+    Constraint, ConstraintId, Job, NewViolation, Run, RunStatus, Schedule, ScheduleId, SkipReason,
+    TenantId, Trigger, ViolationKind, check_limit, dedup_horizon, due_times, plan_firing,
+};
+
+use super::{
+    actions_firing, actions_taken, constraint_of, lock_schedule,
+    rows::{ConstraintRow, RunRow},
+    runs::{self, fire_token, insert_runs, insert_violation, store_run},
+};
+use crate::{
+    DbConnection, Entity, Fired, SchedulerRepository, StorageError, Swept, dialect,
+    rows::stored,
+    schema::{constraints, schedule_runs, schedules},
+    store::{Session, Settings},
+    tenants::ensure_live_tenants,
+    trace::Call,
+    writer,
+};
+
+/// How many due times `skip_next_instance` looks past for one without a run.
+const SKIP_SEARCH: usize = 1000;
+
+impl<S: Session> SchedulerRepository for S {
+    fn fire_due(&self, limit: u32) -> Result<Fired, StorageError> {
+        self.write(Call::new("fire_due"), |conn, settings| {
+            check_limit(limit)?;
+            fire_due(conn, settings, limit)
+        })
+    }
+
+    fn sweep_overdue(&self, limit: u32) -> Result<Swept, StorageError> {
+        self.write(Call::new("sweep_overdue"), |conn, settings| {
+            check_limit(limit)?;
+            sweep_overdue(conn, settings, limit)
+        })
+    }
+
+    fn skip_next_instance(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+    ) -> Result<Run, StorageError> {
+        self.write(
+            Call::new("skip_next_instance").tenant(tenant),
+            |conn, settings| {
+                let now = settings.now();
+                let schedule = lock_schedule(conn, tenant, schedule)?;
+                // From the first due time not fired yet: its run, once written, keeps every
+                // scheduler from firing it.
+                let candidates = match schedule.next_due_at {
+                    Some(next) => due_times(
+                        &schedule,
+                        next - TimeDelta::seconds(1),
+                        far(next),
+                        SKIP_SEARCH,
+                    ),
+                    None => Vec::new(),
+                };
+                let token = fire_token();
+                for at in candidates {
+                    let skipped = Run::skipped(&schedule, at, SkipReason::Action, now);
+                    if let Some(run) = insert_runs(conn, &[skipped], &token)?.pop() {
+                        return Ok(run);
+                    }
+                }
+                Err(StorageError::NotFound {
+                    entity: Entity::Run,
+                    id: format!("{tenant}/{} (no due time left to skip)", schedule.id),
+                })
+            },
+        )
+    }
+
+    fn kill_latest_instance(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+    ) -> Result<Option<Run>, StorageError> {
+        self.write(
+            Call::new("kill_latest_instance").tenant(tenant),
+            |conn, settings| {
+                lock_schedule(conn, tenant, schedule)?;
+                let latest = unfinished_runs(conn, tenant, schedule)?.into_iter().next();
+                latest
+                    .map(|run| {
+                        runs::cancel(conn, settings, &run, "killLatestInstance", settings.now())
+                    })
+                    .transpose()
+            },
+        )
+    }
+
+    fn kill_all_instances(
+        &self,
+        tenant: &TenantId,
+        schedule: &ScheduleId,
+    ) -> Result<Vec<Run>, StorageError> {
+        self.write(
+            Call::new("kill_all_instances").tenant(tenant),
+            |conn, settings| {
+                lock_schedule(conn, tenant, schedule)?;
+                unfinished_runs(conn, tenant, schedule)?
+                    .iter()
+                    .map(|run| {
+                        runs::cancel(conn, settings, run, "killAllInstances", settings.now())
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    fn prune_runs(&self, older_than: TimeDelta, limit: u32) -> Result<u64, StorageError> {
+        self.write(Call::new("prune_runs"), |conn, settings| {
+            check_limit(limit)?;
+            if older_than < TimeDelta::zero() {
+                return Err(jobstore_domain::DomainError::Validation {
+                    field: "older_than",
+                    reason: "must not be negative".to_owned(),
+                }
+                .into());
+            }
+            prune(conn, settings, older_than, limit)
+        })
+    }
+}
+
+/// The far end of a search for due times: searches are bounded by count, so it can be far.
+fn far(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    now + TimeDelta::days(366 * 5)
+}
+
+fn fire_due(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    limit: u32,
+) -> Result<Fired, StorageError> {
+    let now = settings.now();
+    let mut locked: Vec<Schedule> = dialect::lock_due_schedules(conn, now, limit + 1)?
+        .into_iter()
+        .map(Schedule::try_from)
+        .collect::<Result<_, _>>()?;
+    let more = locked.len() > limit as usize;
+    locked.truncate(limit as usize);
+    let constraints = constraints_of(conn, &locked)?;
+    let mut planned = Vec::new();
+    let mut fired_schedules = 0;
+    for schedule in &locked {
+        let policy = schedule
+            .constraint_id
+            .as_ref()
+            .and_then(|id| constraints.get(&(schedule.tenant_id.clone(), id.clone())))
+            .map(Constraint::catch_up_policy)
+            .unwrap_or_default();
+        let firing = plan_firing(schedule, &policy, now);
+        if firing.is_empty() {
+            continue;
+        }
+        planned.extend(firing.run.iter().map(|at| Run::pending(schedule, *at, now)));
+        planned.extend(
+            firing
+                .skip
+                .iter()
+                .map(|(at, reason)| Run::skipped(schedule, *at, *reason, now)),
+        );
+        super::definitions::replace_schedule(conn, schedule, &schedule.fired(&firing))?;
+        fired_schedules += 1;
+    }
+    let ours = insert_runs(conn, &planned, &fire_token())?;
+    let (runs, skipped): (Vec<Run>, Vec<Run>) = ours
+        .into_iter()
+        .partition(|run| run.status == RunStatus::Pending);
+    let mut jobs: Vec<Job> = Vec::new();
+    for run in &runs {
+        let Some(schedule) = locked
+            .iter()
+            .find(|s| s.tenant_id == run.tenant_id && s.id == run.schedule_id)
+        else {
+            continue;
+        };
+        if let Some(template) = &schedule.template {
+            jobs.push(template.job_for(run, now)?);
+        }
+    }
+    if !jobs.is_empty() {
+        ensure_live_tenants(conn, jobs.iter().map(|job| &job.tenant_id))?;
+        writer::insert_jobs(conn, settings, &jobs)?;
+    }
+    Ok(Fired {
+        runs,
+        skipped,
+        jobs,
+        schedules: fired_schedules,
+        more,
+    })
+}
+
+/// The constraints the schedules name, by (tenant, id).
+fn constraints_of(
+    conn: &mut DbConnection,
+    schedules: &[Schedule],
+) -> Result<BTreeMap<(TenantId, ConstraintId), Constraint>, StorageError> {
+    let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for schedule in schedules {
+        if let Some(id) = &schedule.constraint_id {
+            wanted
+                .entry(schedule.tenant_id.as_str())
+                .or_default()
+                .push(id.as_str());
+        }
+    }
+    let mut found = BTreeMap::new();
+    for (tenant, ids) in wanted {
+        let rows: Vec<ConstraintRow> = constraints::table
+            .filter(constraints::tenant_id.eq(tenant))
+            .filter(constraints::constraint_id.eq_any(ids))
+            .select(ConstraintRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            let constraint = Constraint::try_from(row)?;
+            found.insert(
+                (constraint.tenant_id.clone(), constraint.id.clone()),
+                constraint,
+            );
+        }
+    }
+    Ok(found)
+}
+
+fn sweep_overdue(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    limit: u32,
+) -> Result<Swept, StorageError> {
+    let now = settings.now();
+    // Candidates: RUNNING runs whose schedule's constraint has a time limit, oldest start
+    // first. The domain judges each; locking skips runs another sweeper is judging.
+    let candidates: Vec<String> = schedule_runs::table
+        .inner_join(
+            schedules::table.on(schedules::tenant_id
+                .eq(schedule_runs::tenant_id)
+                .and(schedules::schedule_id.eq(schedule_runs::schedule_id))),
+        )
+        .inner_join(
+            constraints::table.on(constraints::tenant_id.eq(schedules::tenant_id).and(
+                constraints::constraint_id
+                    .nullable()
+                    .eq(schedules::constraint_id),
+            )),
+        )
+        .filter(schedule_runs::status.eq(RunStatus::Running.as_str()))
+        .filter(
+            constraints::max_allowed_run_seconds.is_not_null().or(
+                constraints::max_expected_run_seconds
+                    .is_not_null()
+                    .and(schedule_runs::overdue_at.is_null()),
+            ),
+        )
+        .order((schedule_runs::started_at, schedule_runs::run_id))
+        .limit(i64::from(limit))
+        .select(schedule_runs::run_id)
+        .load(conn)?;
+    let mut swept = Swept::default();
+    if candidates.is_empty() {
+        return Ok(swept);
+    }
+    let locked = dialect::lock_running_runs(conn, &candidates, RunStatus::Running.as_str())?;
+    for row in locked {
+        let run = Run::try_from(row)?;
+        let schedule = super::read_schedule(conn, &run.tenant_id, &run.schedule_id)?;
+        let Some(constraint) = constraint_of(conn, &schedule)? else {
+            continue;
+        };
+        let Some(overdue) = constraint.overdue(&run, now) else {
+            continue;
+        };
+        let mut actions = actions_firing(
+            conn,
+            &run.tenant_id,
+            &run.schedule_id,
+            Trigger::OnViolation,
+            Some(&constraint.id),
+        )?;
+        if overdue.kind == ViolationKind::MaxAllowedRunTime {
+            let update = run.time_out(&overdue.details.message, now)?;
+            store_run(conn, &update)?;
+            runs::cancel_job_of(conn, settings, &run, &overdue.details.message, now)?;
+            let on_timeout = actions_firing(
+                conn,
+                &run.tenant_id,
+                &run.schedule_id,
+                Trigger::OnTimeout,
+                None,
+            )?;
+            actions.extend(on_timeout);
+            swept.timed_out.push(update.run);
+        } else {
+            store_run(conn, &run.mark_overdue(now)?)?;
+        }
+        let violation = NewViolation {
+            tenant_id: run.tenant_id.clone(),
+            run_id: run.run_id.clone(),
+            constraint_id: constraint.id.clone(),
+            kind: overdue.kind,
+            action_taken: actions_taken(&actions),
+            details: overdue.details,
+        }
+        .into_violation(now)?;
+        insert_violation(conn, &violation)?;
+        swept.violations.push(violation);
+        for action in actions {
+            if !swept.actions.contains(&action) {
+                swept.actions.push(action);
+            }
+        }
+    }
+    Ok(swept)
+}
+
+/// A schedule's PENDING and RUNNING runs, newest due time first.
+fn unfinished_runs(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    schedule: &ScheduleId,
+) -> Result<Vec<Run>, StorageError> {
+    let live = [RunStatus::Pending, RunStatus::Running].map(RunStatus::as_str);
+    schedule_runs::table
+        .filter(schedule_runs::tenant_id.eq(tenant.as_str()))
+        .filter(schedule_runs::schedule_id.eq(schedule.as_str()))
+        .filter(schedule_runs::status.eq_any(live))
+        .order(schedule_runs::scheduled_at.desc())
+        .select(RunRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Run::try_from)
+        .collect()
+}
+
+fn prune(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    older_than: TimeDelta,
+    limit: u32,
+) -> Result<u64, StorageError> {
+    let now = settings.now();
+    let cutoff = now - older_than;
+    let live = [RunStatus::Pending, RunStatus::Running].map(RunStatus::as_str);
+    let candidates: Vec<(RunRow, Option<ConstraintRow>)> = schedule_runs::table
+        .inner_join(
+            schedules::table.on(schedules::tenant_id
+                .eq(schedule_runs::tenant_id)
+                .and(schedules::schedule_id.eq(schedule_runs::schedule_id))),
+        )
+        .left_join(
+            constraints::table.on(constraints::tenant_id.eq(schedules::tenant_id).and(
+                constraints::constraint_id
+                    .nullable()
+                    .eq(schedules::constraint_id),
+            )),
+        )
+        .filter(schedule_runs::scheduled_at.lt(stored(cutoff)))
+        .filter(schedule_runs::status.ne_all(live))
+        .order((schedule_runs::scheduled_at, schedule_runs::run_id))
+        .limit(i64::from(limit))
+        .select((RunRow::as_select(), Option::<ConstraintRow>::as_select()))
+        .load(conn)?;
+    let mut doomed = Vec::new();
+    for (run, constraint) in candidates {
+        let run = Run::try_from(run)?;
+        let constraint = constraint.map(Constraint::try_from).transpose()?;
+        // A de-duplication record is kept while a late scheduler could still plan its time.
+        if run.scheduled_at + dedup_horizon(constraint.as_ref()) < now {
+            doomed.push(run.run_id.to_string());
+        }
+    }
+    let mut deleted = 0;
+    for chunk in doomed.chunks(500) {
+        deleted += diesel::delete(schedule_runs::table.filter(schedule_runs::run_id.eq_any(chunk)))
+            .execute(conn)?;
+    }
+    crate::trace::wrote(deleted);
+    Ok(deleted as u64)
+}

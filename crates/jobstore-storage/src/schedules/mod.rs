@@ -1,0 +1,138 @@
+//! Schedule storage (seed 002): cron definitions, constraints, actions and their links
+//! ([`crate::ScheduleRepository`], in `definitions`), runs, violations and statistics
+//! ([`crate::RunRepository`], in `runs`), and what schedulers call ([`crate::SchedulerRepository`],
+//! in `firing`).
+//!
+//! The domain decides every change (`jobstore_domain::plan_firing`, `Run::follow`, ...); `runs`
+//! is the one writer of `schedule_runs`, and the jobs writer calls it so that a run follows its
+//! job in the job's own transaction.
+
+mod definitions;
+mod firing;
+pub(crate) mod rows;
+pub(crate) mod runs;
+
+use diesel::prelude::*;
+use jobstore_domain::{
+    Action, Constraint, ConstraintId, Cursor, Page, PageRequest, Schedule, ScheduleAction,
+    ScheduleId, TenantId, Trigger,
+};
+
+use crate::{
+    DbConnection, Entity, StorageError, dialect,
+    schedules::rows::{ActionRow, ConstraintRow, ScheduleActionRow, ScheduleRow},
+    schema::{actions, constraints, schedule_actions, schedules},
+};
+
+fn schedule_not_found(tenant: &TenantId, id: &ScheduleId) -> StorageError {
+    StorageError::NotFound {
+        entity: Entity::Schedule,
+        id: format!("{tenant}/{id}"),
+    }
+}
+
+/// Reads a schedule of a tenant.
+fn read_schedule(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &ScheduleId,
+) -> Result<Schedule, StorageError> {
+    schedules::table
+        .find((tenant.as_str(), id.as_str()))
+        .select(ScheduleRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| schedule_not_found(tenant, id))?
+        .try_into()
+}
+
+/// Reads and locks a schedule of a tenant until the transaction ends.
+fn lock_schedule(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &ScheduleId,
+) -> Result<Schedule, StorageError> {
+    dialect::lock_schedule(conn, tenant.as_str(), id.as_str())?
+        .ok_or_else(|| schedule_not_found(tenant, id))?
+        .try_into()
+}
+
+/// Reads a constraint of a tenant.
+fn read_constraint(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &ConstraintId,
+) -> Result<Constraint, StorageError> {
+    constraints::table
+        .find((tenant.as_str(), id.as_str()))
+        .select(ConstraintRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| StorageError::NotFound {
+            entity: Entity::Constraint,
+            id: format!("{tenant}/{id}"),
+        })?
+        .try_into()
+}
+
+/// The constraint a schedule names, if any.
+fn constraint_of(
+    conn: &mut DbConnection,
+    schedule: &Schedule,
+) -> Result<Option<Constraint>, StorageError> {
+    schedule
+        .constraint_id
+        .as_ref()
+        .map(|id| read_constraint(conn, &schedule.tenant_id, id))
+        .transpose()
+}
+
+/// The actions linked to a schedule that fire on `trigger` (for violations, of `constraint`),
+/// by action id.
+fn actions_firing(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    schedule: &ScheduleId,
+    trigger: Trigger,
+    constraint: Option<&ConstraintId>,
+) -> Result<Vec<Action>, StorageError> {
+    let linked: Vec<(ScheduleActionRow, ActionRow)> = schedule_actions::table
+        .inner_join(
+            actions::table.on(actions::tenant_id
+                .eq(schedule_actions::tenant_id)
+                .and(actions::action_id.eq(schedule_actions::action_id))),
+        )
+        .filter(schedule_actions::tenant_id.eq(tenant.as_str()))
+        .filter(schedule_actions::schedule_id.eq(schedule.as_str()))
+        .filter(schedule_actions::trigger_on.eq(trigger.as_str()))
+        .order(schedule_actions::action_id)
+        .select((ScheduleActionRow::as_select(), ActionRow::as_select()))
+        .load(conn)?;
+    let mut firing = Vec::new();
+    for (link, action) in linked {
+        if ScheduleAction::try_from(link)?.fires_on(trigger, constraint) {
+            firing.push(Action::try_from(action)?);
+        }
+    }
+    Ok(firing)
+}
+
+/// What a violation's `action_taken` says: the types of the actions returned for it.
+fn actions_taken(actions: &[Action]) -> Option<String> {
+    (!actions.is_empty()).then(|| {
+        actions
+            .iter()
+            .map(|a| a.kind.type_name())
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+/// A page of records ordered by id: one more is read to know whether there is a next page.
+fn page_by_id<T>(mut items: Vec<T>, page: &PageRequest, id_of: impl Fn(&T) -> String) -> Page<T> {
+    let next = (items.len() > page.limit as usize).then(|| {
+        items.truncate(page.limit as usize);
+        Cursor::from_text(items.last().map(&id_of).unwrap_or_default())
+    });
+    Page { items, next }
+}
