@@ -43,6 +43,12 @@ mod listing;
 #[path = "conformance/races.rs"]
 mod races;
 #[cfg(test)]
+#[path = "conformance/scheduler.rs"]
+mod scheduler;
+#[cfg(test)]
+#[path = "conformance/schedules.rs"]
+mod schedules;
+#[cfg(test)]
 #[path = "conformance/tenants.rs"]
 mod tenants;
 #[cfg(test)]

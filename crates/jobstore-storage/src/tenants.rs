@@ -115,7 +115,9 @@ impl<S: Session> TenantRepository for S {
                     .iter()
                     .map(|job| job.hide_with_tenant(now))
                     .collect();
-                writer::store(conn, settings, &hidden, Guard::Version)
+                writer::store(conn, settings, &hidden, Guard::Version)?;
+                // And its schedules stop firing.
+                crate::schedules::pause_tenant_schedules(conn, id, now)
             },
         )
     }

@@ -24,7 +24,8 @@ struct RetryWire {
 
 /// Something to do when a run fails, succeeds, times out or violates a constraint. jobstore
 /// never does it itself (no webhook is called): it stores the action and returns it to the
-/// caller when its trigger fires, except the kill and skip actions, which storage carries out.
+/// caller when its trigger fires. The kill and skip actions have storage calls of their own
+/// for the caller to make (`kill_all_instances`, `kill_latest_instance`, `skip_next_instance`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
     /// The owning tenant.

@@ -39,7 +39,8 @@ pub struct Constraint {
     pub pre_run_hook: Option<Hook>,
     /// Called after a run.
     pub post_run_hook: Option<Hook>,
-    /// A run starts only if the latest finished run of this schedule succeeded.
+    /// A run starts only if the latest finished run of the schedule its dependency names
+    /// succeeded (or there is none yet).
     pub require_previous_success: Option<Dependency>,
     /// When it was created.
     pub created_at: DateTime<Utc>,

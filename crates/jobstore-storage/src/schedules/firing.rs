@@ -27,6 +27,9 @@ use crate::{
     writer,
 };
 
+/// Runs read per page when pruning.
+const PRUNE_PAGE: i64 = 500;
+
 /// How many due times `skip_next_instance` looks past for one without a run.
 const SKIP_SEARCH: usize = 1000;
 
@@ -145,12 +148,13 @@ fn fire_due(
     limit: u32,
 ) -> Result<Fired, StorageError> {
     let now = settings.now();
-    let mut locked: Vec<Schedule> = dialect::lock_due_schedules(conn, now, limit + 1)?
+    let locked: Vec<Schedule> = dialect::lock_due_schedules(conn, now, limit)?
         .into_iter()
         .map(Schedule::try_from)
         .collect::<Result<_, _>>()?;
-    let more = locked.len() > limit as usize;
-    locked.truncate(limit as usize);
+    // A full batch may leave more behind; the next call finds out (locking one row more to
+    // know would keep it from the other schedulers until this commits).
+    let more = locked.len() == limit as usize;
     let constraints = constraints_of(conn, &locked)?;
     let mut planned = Vec::new();
     let mut fired_schedules = 0;
@@ -236,94 +240,132 @@ fn constraints_of(
     Ok(found)
 }
 
+/// Candidates read per page of the sweep.
+const SWEEP_PAGE: i64 = 200;
+
 fn sweep_overdue(
     conn: &mut DbConnection,
     settings: &Settings,
     limit: u32,
 ) -> Result<Swept, StorageError> {
     let now = settings.now();
-    // Candidates: RUNNING runs whose schedule's constraint has a time limit, oldest start
-    // first. The domain judges each; locking skips runs another sweeper is judging.
-    let candidates: Vec<String> = schedule_runs::table
-        .inner_join(
-            schedules::table.on(schedules::tenant_id
-                .eq(schedule_runs::tenant_id)
-                .and(schedules::schedule_id.eq(schedule_runs::schedule_id))),
-        )
-        .inner_join(
-            constraints::table.on(constraints::tenant_id.eq(schedules::tenant_id).and(
-                constraints::constraint_id
-                    .nullable()
-                    .eq(schedules::constraint_id),
-            )),
-        )
-        .filter(schedule_runs::status.eq(RunStatus::Running.as_str()))
-        .filter(
-            constraints::max_allowed_run_seconds.is_not_null().or(
-                constraints::max_expected_run_seconds
-                    .is_not_null()
-                    .and(schedule_runs::overdue_at.is_null()),
-            ),
-        )
-        .order((schedule_runs::started_at, schedule_runs::run_id))
-        .limit(i64::from(limit))
-        .select(schedule_runs::run_id)
-        .load(conn)?;
     let mut swept = Swept::default();
-    if candidates.is_empty() {
-        return Ok(swept);
+    let mut judged = 0;
+    let mut after: Option<(crate::stamp::Stamp, String)> = None;
+    // Candidates: RUNNING runs whose schedule's constraint has a time limit, oldest start
+    // first, a page at a time (a run not overdue yet is passed over, not read again by this
+    // call). The domain judges each; locking skips runs another sweeper is judging.
+    loop {
+        let mut page = schedule_runs::table
+            .inner_join(
+                schedules::table.on(schedules::tenant_id
+                    .eq(schedule_runs::tenant_id)
+                    .and(schedules::schedule_id.eq(schedule_runs::schedule_id))),
+            )
+            .inner_join(
+                constraints::table.on(constraints::tenant_id.eq(schedules::tenant_id).and(
+                    constraints::constraint_id
+                        .nullable()
+                        .eq(schedules::constraint_id),
+                )),
+            )
+            .filter(schedule_runs::status.eq(RunStatus::Running.as_str()))
+            .filter(schedule_runs::started_at.le(stored(now)))
+            .filter(
+                constraints::max_allowed_run_seconds.is_not_null().or(
+                    constraints::max_expected_run_seconds
+                        .is_not_null()
+                        .and(schedule_runs::overdue_at.is_null()),
+                ),
+            )
+            .order((schedule_runs::started_at, schedule_runs::run_id))
+            .limit(SWEEP_PAGE)
+            .select((
+                schedule_runs::started_at.assume_not_null(),
+                schedule_runs::run_id,
+            ))
+            .into_boxed();
+        if let Some((at, id)) = &after {
+            page = page.filter(
+                schedule_runs::started_at
+                    .gt(*at)
+                    .or(schedule_runs::started_at
+                        .eq(*at)
+                        .and(schedule_runs::run_id.gt(id.clone()))),
+            );
+        }
+        let candidates: Vec<(crate::stamp::Stamp, String)> = page.load(conn)?;
+        let Some(last) = candidates.last().cloned() else {
+            return Ok(swept);
+        };
+        let ids: Vec<String> = candidates.into_iter().map(|(_, id)| id).collect();
+        for row in dialect::lock_running_runs(conn, &ids, RunStatus::Running.as_str())? {
+            if judge(conn, settings, Run::try_from(row)?, now, &mut swept)? {
+                judged += 1;
+                if judged >= limit {
+                    return Ok(swept);
+                }
+            }
+        }
+        after = Some(last);
     }
-    let locked = dialect::lock_running_runs(conn, &candidates, RunStatus::Running.as_str())?;
-    for row in locked {
-        let run = Run::try_from(row)?;
-        let schedule = super::read_schedule(conn, &run.tenant_id, &run.schedule_id)?;
-        let Some(constraint) = constraint_of(conn, &schedule)? else {
-            continue;
-        };
-        let Some(overdue) = constraint.overdue(&run, now) else {
-            continue;
-        };
-        let mut actions = actions_firing(
+}
+
+/// Lets the domain judge one locked RUNNING run and stores what it decided; whether the run
+/// was overdue.
+fn judge(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    run: Run,
+    now: chrono::DateTime<chrono::Utc>,
+    swept: &mut Swept,
+) -> Result<bool, StorageError> {
+    let schedule = super::read_schedule(conn, &run.tenant_id, &run.schedule_id)?;
+    let Some(constraint) = constraint_of(conn, &schedule)? else {
+        return Ok(false);
+    };
+    let Some(overdue) = constraint.overdue(&run, now) else {
+        return Ok(false);
+    };
+    let mut actions = actions_firing(
+        conn,
+        &run.tenant_id,
+        &run.schedule_id,
+        Trigger::OnViolation,
+        Some(&constraint.id),
+    )?;
+    if overdue.kind == ViolationKind::MaxAllowedRunTime {
+        let update = run.time_out(&overdue.details.message, now)?;
+        store_run(conn, &update)?;
+        runs::cancel_job_of(conn, settings, &run, &overdue.details.message, now)?;
+        actions.extend(actions_firing(
             conn,
             &run.tenant_id,
             &run.schedule_id,
-            Trigger::OnViolation,
-            Some(&constraint.id),
-        )?;
-        if overdue.kind == ViolationKind::MaxAllowedRunTime {
-            let update = run.time_out(&overdue.details.message, now)?;
-            store_run(conn, &update)?;
-            runs::cancel_job_of(conn, settings, &run, &overdue.details.message, now)?;
-            let on_timeout = actions_firing(
-                conn,
-                &run.tenant_id,
-                &run.schedule_id,
-                Trigger::OnTimeout,
-                None,
-            )?;
-            actions.extend(on_timeout);
-            swept.timed_out.push(update.run);
-        } else {
-            store_run(conn, &run.mark_overdue(now)?)?;
-        }
-        let violation = NewViolation {
-            tenant_id: run.tenant_id.clone(),
-            run_id: run.run_id.clone(),
-            constraint_id: constraint.id.clone(),
-            kind: overdue.kind,
-            action_taken: actions_taken(&actions),
-            details: overdue.details,
-        }
-        .into_violation(now)?;
-        insert_violation(conn, &violation)?;
-        swept.violations.push(violation);
-        for action in actions {
-            if !swept.actions.contains(&action) {
-                swept.actions.push(action);
-            }
+            Trigger::OnTimeout,
+            None,
+        )?);
+        swept.timed_out.push(update.run);
+    } else {
+        store_run(conn, &run.mark_overdue(now)?)?;
+    }
+    let violation = NewViolation {
+        tenant_id: run.tenant_id.clone(),
+        run_id: run.run_id.clone(),
+        constraint_id: constraint.id.clone(),
+        kind: overdue.kind,
+        action_taken: actions_taken(&actions),
+        details: overdue.details,
+    }
+    .into_violation(now)?;
+    insert_violation(conn, &violation)?;
+    swept.violations.push(violation);
+    for action in actions {
+        if !swept.actions.contains(&action) {
+            swept.actions.push(action);
         }
     }
-    Ok(swept)
+    Ok(true)
 }
 
 /// A schedule's PENDING and RUNNING runs, newest due time first.
@@ -354,38 +396,67 @@ fn prune(
     let now = settings.now();
     let cutoff = now - older_than;
     let live = [RunStatus::Pending, RunStatus::Running].map(RunStatus::as_str);
-    let candidates: Vec<(RunRow, Option<ConstraintRow>)> = schedule_runs::table
-        .inner_join(
-            schedules::table.on(schedules::tenant_id
-                .eq(schedule_runs::tenant_id)
-                .and(schedules::schedule_id.eq(schedule_runs::schedule_id))),
-        )
-        .left_join(
-            constraints::table.on(constraints::tenant_id.eq(schedules::tenant_id).and(
-                constraints::constraint_id
-                    .nullable()
-                    .eq(schedules::constraint_id),
-            )),
-        )
-        .filter(schedule_runs::scheduled_at.lt(stored(cutoff)))
-        .filter(schedule_runs::status.ne_all(live))
-        .order((schedule_runs::scheduled_at, schedule_runs::run_id))
-        .limit(i64::from(limit))
-        .select((RunRow::as_select(), Option::<ConstraintRow>::as_select()))
-        .load(conn)?;
-    let mut doomed = Vec::new();
-    for (run, constraint) in candidates {
-        let run = Run::try_from(run)?;
-        let constraint = constraint.map(Constraint::try_from).transpose()?;
-        // A de-duplication record is kept while a late scheduler could still plan its time.
-        if run.scheduled_at + dedup_horizon(constraint.as_ref()) < now {
-            doomed.push(run.run_id.to_string());
-        }
-    }
     let mut deleted = 0;
-    for chunk in doomed.chunks(500) {
-        deleted += diesel::delete(schedule_runs::table.filter(schedule_runs::run_id.eq_any(chunk)))
-            .execute(conn)?;
+    let mut after: Option<(crate::stamp::Stamp, String)> = None;
+    // A page at a time, oldest first, so that runs kept for their horizon never stop the
+    // pruning of older ones behind them.
+    while deleted < limit as usize {
+        let mut page = schedule_runs::table
+            .inner_join(
+                schedules::table.on(schedules::tenant_id
+                    .eq(schedule_runs::tenant_id)
+                    .and(schedules::schedule_id.eq(schedule_runs::schedule_id))),
+            )
+            .left_join(
+                constraints::table.on(constraints::tenant_id.eq(schedules::tenant_id).and(
+                    constraints::constraint_id
+                        .nullable()
+                        .eq(schedules::constraint_id),
+                )),
+            )
+            .filter(schedule_runs::scheduled_at.lt(stored(cutoff)))
+            .filter(schedule_runs::status.ne_all(live))
+            // Never a run the schedule's cursor has not passed: a skipped time not fired yet
+            // must keep its row, or a scheduler would fire it.
+            .filter(
+                schedule_runs::scheduled_at
+                    .nullable()
+                    .le(schedules::last_scheduled_at),
+            )
+            .order((schedule_runs::scheduled_at, schedule_runs::run_id))
+            .limit(PRUNE_PAGE)
+            .select((RunRow::as_select(), Option::<ConstraintRow>::as_select()))
+            .into_boxed();
+        if let Some((at, id)) = &after {
+            page = page.filter(
+                schedule_runs::scheduled_at
+                    .gt(*at)
+                    .or(schedule_runs::scheduled_at
+                        .eq(*at)
+                        .and(schedule_runs::run_id.gt(id.clone()))),
+            );
+        }
+        let candidates: Vec<(RunRow, Option<ConstraintRow>)> = page.load(conn)?;
+        let Some((last, _)) = candidates.last() else {
+            break;
+        };
+        after = Some((last.scheduled_at, last.run_id.clone()));
+        let mut doomed = Vec::new();
+        for (run, constraint) in candidates {
+            let run = Run::try_from(run)?;
+            let constraint = constraint.map(Constraint::try_from).transpose()?;
+            // A de-duplication record is kept while a late scheduler could still plan its time.
+            if run.scheduled_at + dedup_horizon(constraint.as_ref()) < now
+                && doomed.len() + deleted < limit as usize
+            {
+                doomed.push(run.run_id.to_string());
+            }
+        }
+        if !doomed.is_empty() {
+            deleted +=
+                diesel::delete(schedule_runs::table.filter(schedule_runs::run_id.eq_any(&doomed)))
+                    .execute(conn)?;
+        }
     }
     crate::trace::wrote(deleted);
     Ok(deleted as u64)

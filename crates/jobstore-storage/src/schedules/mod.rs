@@ -117,6 +117,28 @@ fn actions_firing(
     Ok(firing)
 }
 
+/// Pauses every unpaused schedule of a tenant being soft-deleted, so that no scheduler fires
+/// them (the schedulers' query reads no tenant, so that it locks schedules alone).
+pub(crate) fn pause_tenant_schedules(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StorageError> {
+    let unpaused: Vec<Schedule> = schedules::table
+        .filter(schedules::tenant_id.eq(tenant.as_str()))
+        .filter(schedules::paused.eq(false))
+        .select(ScheduleRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Schedule::try_from)
+        .collect::<Result<_, _>>()?;
+    for before in &unpaused {
+        let after = before.paused(Some("tenant deleted"), now)?;
+        definitions::replace_schedule(conn, before, &after)?;
+    }
+    Ok(())
+}
+
 /// What a violation's `action_taken` says: the types of the actions returned for it.
 fn actions_taken(actions: &[Action]) -> Option<String> {
     (!actions.is_empty()).then(|| {

@@ -562,7 +562,7 @@ impl<S: Session> RunRepository for S {
             jobstore_domain::check_time("until", until)?;
             scheduler_stats::table
                 .filter(scheduler_stats::start_time.lt(stored(until)))
-                .filter(scheduler_stats::end_time.ge(stored(from)))
+                .filter(scheduler_stats::end_time.gt(stored(from)))
                 .order((
                     scheduler_stats::start_time,
                     scheduler_stats::stats_period_id,
