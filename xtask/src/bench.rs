@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: per backend, enqueue and burn-down throughput (one job or 64 a call,
 //! reported separately or handed off with the next claim), claim latency, wake-up latency of an
 //! idle worker, and the claim's scaling, as ratios to a baseline measured in the same run
-//! (pgbench -N on PostgreSQL); `--json` adds the numbers as one JSON line for scripts.
+//! (pgbench -N on PostgreSQL), and schedulers firing a minute's due schedules at once; `--json`
+//! adds the numbers as one JSON line for scripts.
 
 use crate::{address::ServerAddress, backends::BackendName, servers};
 use std::{
@@ -11,12 +12,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::TimeDelta;
+use chrono::{DurationRound, TimeDelta, Utc};
 use diesel::{RunQueryDsl, connection::SimpleConnection};
-use jobstore_domain::{JobId, NewJob, NewTenant, TenantId};
+use jobstore_domain::{JobId, JobTemplate, NewJob, NewSchedule, NewTenant, TenantId};
 use jobstore_storage::{
-    Backend, ClaimRequest, DbConnection, JobRepository, StorageError, Store, StoreConfig,
-    TenantRepository, WorkerRepository,
+    Backend, ClaimRequest, DbConnection, JobRepository, ManualClock, ScheduleRepository,
+    SchedulerRepository, StorageError, Store, StoreConfig, TenantRepository, WorkerRepository,
 };
 use serde_json::{Value, json};
 
@@ -43,6 +44,15 @@ pub(crate) struct BenchArgs {
     /// Finished jobs in the table for the scale phase (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     finished: usize,
+    /// Schedules due in the same minute for the fire phase.
+    #[arg(long, default_value_t = 10_000)]
+    schedules: usize,
+    /// Schedulers of the fire phase, each a thread with a store of its own.
+    #[arg(long, default_value_t = 4)]
+    schedulers: usize,
+    /// Schedules each `fire_due` call of the fire phase fires at most.
+    #[arg(long, default_value_t = 100)]
+    fire_limit: u32,
     /// Seconds pgbench runs.
     #[arg(long, default_value_t = 15)]
     pgbench_seconds: u32,
@@ -68,10 +78,12 @@ enum Phase {
     Wakeup,
     /// Claim latency with `--finished` finished jobs in the table, against an empty table.
     Scale,
+    /// `--schedulers` schedulers firing `--schedules` schedules due in the same minute.
+    Fire,
 }
 
 impl Phase {
-    const ALL: [Phase; 7] = [
+    const ALL: [Phase; 8] = [
         Phase::Enqueue,
         Phase::Batch1,
         Phase::Stream,
@@ -79,11 +91,12 @@ impl Phase {
         Phase::Batch64Stream,
         Phase::Wakeup,
         Phase::Scale,
+        Phase::Fire,
     ];
 
     /// Whether the phase measures a rate that is compared with pgbench.
     fn is_throughput(self) -> bool {
-        !matches!(self, Phase::Wakeup | Phase::Scale)
+        !matches!(self, Phase::Wakeup | Phase::Scale | Phase::Fire)
     }
 }
 
@@ -137,6 +150,7 @@ struct Measured {
     batch64_stream: Option<BurnDown>,
     wakeup: Option<Percentiles>,
     scale: Option<Scale>,
+    fire: Option<Fire>,
 }
 
 /// Runs the phases asked for on `name`, each printing its line.
@@ -169,6 +183,9 @@ fn measure(name: BackendName, args: &BenchArgs) -> Result<Measured, String> {
     if args.runs(Phase::Scale) && args.finished > 0 {
         measured.scale = Some(scale_phase(&db, args.finished)?);
     }
+    if args.runs(Phase::Fire) {
+        measured.fire = Some(fire_phase(&db, args)?);
+    }
     Ok(measured)
 }
 
@@ -199,6 +216,13 @@ impl Measured {
             "wakeup_p50_ms": self.wakeup.map(|w| ms(w.p50)),
             "wakeup_p99_ms": self.wakeup.map(|w| ms(w.p99)),
             "scale_ratio": self.scale.as_ref().map(Scale::ratio),
+            "fire_schedules": self.fire.as_ref().map(|_| args.schedules),
+            "fire_schedulers": self.fire.as_ref().map(|_| args.schedulers),
+            "fire_limit": self.fire.as_ref().map(|_| args.fire_limit),
+            "fire_runs_per_s": self.fire.as_ref().map(|f| f.runs_per_second),
+            "fire_calls": self.fire.as_ref().map(|f| f.calls),
+            "fire_call_p50_ms": self.fire.as_ref().map(|f| ms(f.call.p50)),
+            "fire_call_p99_ms": self.fire.as_ref().map(|f| ms(f.call.p99)),
         })
     }
 }
@@ -672,6 +696,184 @@ fn fill_finished(db: &BenchDb, tenant: &TenantId, count: usize) -> Result<(), St
     }
     let _ = diesel::sql_query("SELECT 1").execute(&mut conn);
     Ok(())
+}
+
+/// What the fire phase measured.
+#[derive(Debug)]
+struct Fire {
+    /// Runs created (each with its job) per second, over all schedulers.
+    runs_per_second: f64,
+    /// `fire_due` calls made, over all schedulers.
+    calls: usize,
+    /// Their latencies.
+    call: Percentiles,
+}
+
+/// What one scheduler thread of the fire phase did.
+#[derive(Debug, Default)]
+struct Fired {
+    runs: usize,
+    jobs: usize,
+    calls: Vec<Duration>,
+}
+
+/// `args.schedules` schedules, every one `* * * * *` with a job template, spread over a few
+/// tenants; the clock moved past their first due minute; then `args.schedulers` schedulers at
+/// once, each a thread with a store of its own on the same database and clock, each calling
+/// `fire_due(args.fire_limit)` until it fires nothing and is told there is no more. Runs (with
+/// their jobs) per second, after checking that every schedule fired exactly once.
+fn fire_phase(db: &BenchDb, args: &BenchArgs) -> Result<Fire, String> {
+    db.reset()?;
+    // A minute's start plus 10 s: every schedule is first due at the next minute.
+    let minute = Utc::now()
+        .duration_trunc(TimeDelta::minutes(1))
+        .map_err(|e| e.to_string())?;
+    let clock = ManualClock::at(minute + TimeDelta::seconds(10));
+    let store = db.store(1)?.with_clock(clock.clone());
+    let tenants = (0..4)
+        .map(|t| store.create_tenant(NewTenant::named(format!("fire-{t}"))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    // A table in use has statistics (see `fresh_queue`): a few jobs in a queue of their own.
+    enqueue(&store, &tenants[0].id, "warm-up", 1_000)?;
+    let template = JobTemplate {
+        image_uri: Some("bench:latest".into()),
+        commands: vec!["true".into()],
+        ..JobTemplate::new("fired")
+    };
+    let ids: Vec<usize> = (0..args.schedules).collect();
+    for chunk in ids.chunks(1_000) {
+        store
+            .transaction(|tx| {
+                for &i in chunk {
+                    tx.create_schedule(NewSchedule {
+                        template: Some(template.clone()),
+                        ..NewSchedule::new(
+                            tenants[i % tenants.len()].id.clone(),
+                            format!("every minute {i}"),
+                            "* * * * *",
+                        )
+                    })?;
+                }
+                Ok(())
+            })
+            .map_err(|e| format!("creating schedules: {e}"))?;
+    }
+    if db.backend == Backend::Postgres {
+        servers::admin(
+            &db.url,
+            "ANALYZE tenants, schedules, schedule_runs, jobs, job_state_transitions",
+        )?;
+    }
+    let due = minute + TimeDelta::minutes(1);
+    clock.set(due + TimeDelta::seconds(5));
+    let schedulers = (0..args.schedulers)
+        .map(|_| db.store(1).map(|s| s.with_clock(clock.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let limit = args.fire_limit;
+    let started = Instant::now();
+    let handles: Vec<_> = schedulers
+        .into_iter()
+        .map(|store| thread::spawn(move || fire_until_done(&store, limit)))
+        .collect();
+    let mut total = Fired::default();
+    for handle in handles {
+        let fired = handle.join().map_err(|_| "a scheduler panicked")??;
+        total.runs += fired.runs;
+        total.jobs += fired.jobs;
+        total.calls.extend(fired.calls);
+    }
+    let elapsed = started.elapsed();
+    check_fired_once(db, args.schedules, &total)?;
+    let calls = total.calls.len();
+    let fire = Fire {
+        runs_per_second: total.runs as f64 / elapsed.as_secs_f64(),
+        calls,
+        call: Percentiles::of(total.calls).ok_or("no fire_due calls")?,
+    };
+    println!(
+        "{:<16}{:>9.0} runs/s | fire_due p50 {:>6.2} ms p99 {:>6.2} ms  ({} schedules due at once, \
+         {} schedulers, limit {}, {calls} calls; each run with its job, none twice)",
+        "fire",
+        fire.runs_per_second,
+        ms(fire.call.p50),
+        ms(fire.call.p99),
+        args.schedules,
+        args.schedulers,
+        args.fire_limit
+    );
+    Ok(fire)
+}
+
+/// One scheduler: `fire_due(limit)` until a call fires nothing and says there is no more.
+fn fire_until_done(store: &Store, limit: u32) -> Result<Fired, String> {
+    let mut fired = Fired::default();
+    loop {
+        let t = Instant::now();
+        let call = retrying(|| store.fire_due(limit))?;
+        fired.calls.push(t.elapsed());
+        fired.runs += call.runs.len();
+        fired.jobs += call.jobs.len();
+        if !call.more && call.runs.is_empty() {
+            return Ok(fired);
+        }
+    }
+}
+
+/// Fails unless every one of the `schedules` schedules has exactly one run, all due in the same
+/// minute, each with one job, and the schedulers counted each run once.
+fn check_fired_once(db: &BenchDb, schedules: usize, fired: &Fired) -> Result<(), String> {
+    let mut conn =
+        DbConnection::open(&db.url, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let mut count = |sql: &str| -> Result<usize, String> {
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .map(|c| c.n as usize)
+            .map_err(|e| format!("{sql}: {e}"))
+    };
+    let checks = [
+        ("runs", count("SELECT COUNT(*) AS n FROM schedule_runs")?),
+        (
+            "schedules with a run",
+            count(
+                "SELECT COUNT(*) AS n FROM (SELECT tenant_id, schedule_id FROM schedule_runs \
+                 GROUP BY tenant_id, schedule_id) AS s",
+            )?,
+        ),
+        (
+            "scheduled jobs",
+            count("SELECT COUNT(*) AS n FROM jobs WHERE run_id IS NOT NULL")?,
+        ),
+        (
+            "runs with their job",
+            count(
+                "SELECT COUNT(*) AS n FROM schedule_runs r JOIN jobs j \
+                 ON j.tenant_id = r.tenant_id AND j.job_id = r.job_id AND j.run_id = r.run_id",
+            )?,
+        ),
+        ("runs the schedulers counted", fired.runs),
+        ("jobs the schedulers counted", fired.jobs),
+    ];
+    let minutes = count("SELECT COUNT(DISTINCT scheduled_at) AS n FROM schedule_runs")?;
+    let wrong: Vec<String> = checks
+        .iter()
+        .filter(|(_, n)| *n != schedules)
+        .map(|(what, n)| format!("{what}: {n}"))
+        .collect();
+    if !wrong.is_empty() || minutes != 1 {
+        return Err(format!(
+            "fire: {schedules} schedules fired wrongly: {}; due times: {minutes}",
+            wrong.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// A `COUNT(*) AS n`.
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 /// pgbench -N on the same server and database (`url`'s host, port, user and database), with as

@@ -210,8 +210,8 @@ fn change_job<S: Session>(
     session.write(call.job(tenant, job), |conn, settings| {
         let before = live_job(conn, tenant, job)?;
         let update = decide(&before, settings.now())?;
-        writer::store_one(conn, settings, &update, Guard::Version)?;
-        Ok(update.job)
+        let moved_on = writer::store_one(conn, settings, &update, Guard::Version)?;
+        Ok(writer::as_stored(vec![update], &moved_on).remove(0))
     })
 }
 

@@ -29,8 +29,8 @@ impl<S: Session> WorkerRepository for S {
             let claims = decide_claims(conn, request, now)?;
             // The rows are locked (or, on SQLite, this is the only writer), so the version
             // guard holds; it is kept all the same, as on every write.
-            writer::store(conn, settings, &claims, Guard::Version)?;
-            Ok(claims.into_iter().map(|update| update.job).collect())
+            let moved_on = writer::store(conn, settings, &claims, Guard::Version)?;
+            Ok(writer::as_stored(claims, &moved_on))
         })
     }
 
@@ -48,10 +48,10 @@ impl<S: Session> WorkerRepository for S {
             let reports = decide_completions(conn, done, now)?;
             writer::store(conn, settings, &reports, Guard::Version)?;
             let claims = decide_claims(conn, next, now)?;
-            writer::store(conn, settings, &claims, Guard::Version)?;
+            let moved_on = writer::store(conn, settings, &claims, Guard::Version)?;
             let (completed, claimed) = (
                 reports.into_iter().map(|update| update.job).collect(),
-                claims.into_iter().map(|update| update.job).collect(),
+                writer::as_stored(claims, &moved_on),
             );
             Ok(Handoff { completed, claimed })
         })
@@ -77,7 +77,7 @@ impl<S: Session> WorkerRepository for S {
                 match writer::store_one(conn, settings, &update, Guard::Version) {
                     Err(StorageError::Conflict { .. }) if attempts < 3 => attempts += 1,
                     Err(e) => return Err(e),
-                    Ok(()) => {
+                    Ok(_) => {
                         return update
                             .job
                             .lease_deadline
@@ -139,7 +139,7 @@ impl<S: Session> WorkerRepository for S {
                 // moves no version) is left alone, and so is a job another process changed.
                 let guard = Guard::VersionAndDeadline(job.lease_deadline);
                 match writer::store_one(conn, settings, &update, guard) {
-                    Ok(()) => {
+                    Ok(_) => {
                         let outcome = match update.job.status {
                             JobStatus::Pending => &mut reaped.retried,
                             _ => &mut reaped.lost,
@@ -244,8 +244,8 @@ fn report<S: Session>(
             let before = any_job(conn, lease)?;
             let update = decide(&before, now, settings)
                 .map_err(|e| StorageError::on_lease(e, &lease.tenant_id, &lease.job_id))?;
-            writer::store_one(conn, settings, &update, Guard::Version)?;
-            Ok(update.job)
+            let moved_on = writer::store_one(conn, settings, &update, Guard::Version)?;
+            Ok(writer::as_stored(vec![update], &moved_on).remove(0))
         },
     )
 }

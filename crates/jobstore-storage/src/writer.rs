@@ -81,17 +81,21 @@ pub(crate) fn store_one(
     settings: &Settings,
     update: &JobUpdate,
     guard: Guard,
-) -> Result<(), StorageError> {
+) -> Result<Vec<Job>, StorageError> {
     store(conn, settings, std::slice::from_ref(update), guard)
 }
 
 /// Stores `updates` and appends their trails, all or nothing (the caller's transaction).
+///
+/// Returns the jobs the write moved on further than their updates say: a job whose schedule
+/// run's constraint refused its start is cancelled (see `schedules::runs::follow_jobs`), and
+/// the caller should report it as it now is (see [`as_stored`]).
 pub(crate) fn store(
     conn: &mut DbConnection,
     settings: &Settings,
     updates: &[JobUpdate],
     guard: Guard,
-) -> Result<(), StorageError> {
+) -> Result<Vec<Job>, StorageError> {
     let mut groups: Vec<(&JobChanges, Vec<&JobUpdate>)> = Vec::new();
     for update in updates {
         match groups
@@ -118,9 +122,11 @@ pub(crate) fn store(
         .filter(|update| update.changes.status.is_some() && update.job.run_id.is_some())
         .map(|update| &update.job)
         .collect();
-    if !followed.is_empty() {
-        crate::schedules::runs::follow_jobs(conn, settings, &followed)?;
-    }
+    let moved_on = if followed.is_empty() {
+        Vec::new()
+    } else {
+        crate::schedules::runs::follow_jobs(conn, settings, &followed)?
+    };
     // Released, retried or reaped back to PENDING: waiting workers may claim them.
     announce(
         conn,
@@ -131,7 +137,22 @@ pub(crate) fn store(
             .map(|update| update.job.queue.as_str()),
     )?;
     trace::wrote(updates.len());
-    Ok(())
+    Ok(moved_on)
+}
+
+/// The jobs of `updates` as they are stored now: each as its update left it, unless `moved_on`
+/// (what [`store`] returned) has it further along.
+pub(crate) fn as_stored(updates: Vec<JobUpdate>, moved_on: &[Job]) -> Vec<Job> {
+    updates
+        .into_iter()
+        .map(|update| {
+            moved_on
+                .iter()
+                .find(|job| job.tenant_id == update.job.tenant_id && job.id == update.job.id)
+                .cloned()
+                .unwrap_or(update.job)
+        })
+        .collect()
 }
 
 /// Tells waiting workers that `queues` have new PENDING jobs, unless the store was told not to

@@ -511,6 +511,49 @@ fn a_run_follows_its_job(db: &TestDb) {
     let _ = job_id;
 }
 
+/// A worker starting the job of a run its constraint refuses gets the job back CANCELLED, and
+/// the run is SKIPPED with a violation: at most one run of the schedule runs at once.
+fn a_job_whose_run_is_refused_at_start_comes_back_cancelled(db: &TestDb) {
+    let tenant = db.tenant().id;
+    let constraint = db
+        .store
+        .create_constraint(NewConstraint {
+            max_concurrent_runs: Some(1),
+            catch_up: Some(true),
+            ..NewConstraint::new(tenant.clone())
+        })
+        .expect("constraint");
+    let s = db
+        .store
+        .create_schedule(NewSchedule {
+            template: Some(template()),
+            constraint_id: Some(constraint.id),
+            ..NewSchedule::new(tenant.clone(), "single", "* * * * *")
+        })
+        .expect("schedule");
+    db.advance(TimeDelta::minutes(2));
+    assert_eq!(
+        fire_all(&db.store),
+        (2, 2),
+        "catch-up on: both due times run"
+    );
+    let request = ClaimRequest {
+        start: true,
+        limit: 2,
+        ..ClaimRequest::new("cron", "worker-1")
+    };
+    let claimed = db.store.claim(&request).expect("claim");
+    let statuses: Vec<JobStatus> = claimed.iter().map(|j| j.status).collect();
+    assert_eq!(statuses, vec![JobStatus::Running, JobStatus::Cancelled]);
+    let mut runs: Vec<RunStatus> = runs_of(db, &s).iter().map(|r| r.status).collect();
+    runs.sort();
+    assert_eq!(runs, vec![RunStatus::Running, RunStatus::Skipped]);
+    assert_eq!(
+        db.count_where("constraint_violations", "kind = 'max_concurrent_runs'"),
+        1
+    );
+}
+
 /// skipNextInstance writes a SKIPPED run at the next due time, which then never fires;
 /// killAllInstances cancels the unfinished runs and their jobs.
 fn skip_and_kill_actions_are_carried_out(db: &TestDb) {
@@ -699,6 +742,7 @@ backends!(
     a_failed_previous_run_refuses_a_run_that_requires_success,
     the_overdue_sweep_from_two_processes_records_each_violation_once,
     a_run_follows_its_job,
+    a_job_whose_run_is_refused_at_start_comes_back_cancelled,
     skip_and_kill_actions_are_carried_out,
     pruning_keeps_the_de_duplication_records,
     a_paused_schedule_skips_its_due_times_on_resume,

@@ -44,7 +44,7 @@ impl Constraint {
                     current_value: Some(format!("{running} running")),
                     threshold: Some(max.to_string()),
                     ..ViolationDetails::message(format!(
-                        "{running} runs already running, at most {max} allowed"
+                        "{running} running already, at most {max} allowed"
                     ))
                 },
                 skip_reason: SkipReason::Overlap,

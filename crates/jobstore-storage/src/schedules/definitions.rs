@@ -9,7 +9,7 @@ use jobstore_domain::{
 
 use super::{
     lock_schedule, page_by_id, read_constraint, read_schedule,
-    rows::{ActionRow, ConstraintRow, ScheduleActionRow, ScheduleRow},
+    rows::{ActionRow, ConstraintRow, ParsedCrons, ScheduleActionRow, ScheduleRow},
     runs,
 };
 use crate::{
@@ -77,12 +77,13 @@ impl<S: Session> ScheduleRepository for S {
 
     fn all_schedules(&self) -> Result<Vec<Schedule>, StorageError> {
         self.read(Call::new("all_schedules"), |conn, _| {
+            let mut parsed = ParsedCrons::default();
             schedules::table
                 .order((schedules::tenant_id, schedules::schedule_id))
                 .select(ScheduleRow::as_select())
                 .load(conn)?
                 .into_iter()
-                .map(Schedule::try_from)
+                .map(|row| row.into_schedule(&mut parsed))
                 .collect()
         })
     }

@@ -14,7 +14,7 @@ use jobstore_domain::{
 
 use super::{
     actions_firing, actions_taken, constraint_of, lock_schedule,
-    rows::{ConstraintRow, RunRow},
+    rows::{ConstraintRow, ParsedCrons, RunRow},
     runs::{self, fire_token, insert_runs, insert_violation, store_run},
 };
 use crate::{
@@ -148,9 +148,10 @@ fn fire_due(
     limit: u32,
 ) -> Result<Fired, StorageError> {
     let now = settings.now();
+    let mut parsed = ParsedCrons::default();
     let locked: Vec<Schedule> = dialect::lock_due_schedules(conn, now, limit)?
         .into_iter()
-        .map(Schedule::try_from)
+        .map(|row| row.into_schedule(&mut parsed))
         .collect::<Result<_, _>>()?;
     // A full batch may leave more behind; the next call finds out (locking one row more to
     // know would keep it from the other schedulers until this commits).

@@ -2,6 +2,9 @@
 //! are whole seconds, hooks, dependencies, templates and details the seed's JSON; a row that
 //! cannot be read back is [`StorageError::CorruptRow`].
 
+use std::collections::HashMap;
+
+use chrono_tz::Tz;
 use diesel::prelude::*;
 use jobstore_domain::{
     Action, ActionId, ActionKind, Constraint, ConstraintId, ConstraintViolation, CronExpr,
@@ -168,16 +171,48 @@ impl TryFrom<ScheduleRow> for Schedule {
     type Error = StorageError;
 
     fn try_from(row: ScheduleRow) -> Result<Self, StorageError> {
+        row.into_schedule(&mut ParsedCrons::default())
+    }
+}
+
+/// Expressions and zones parsed while reading many schedules: schedules share a few of each,
+/// and a scheduler reloads them all often, so each is parsed once per read.
+#[derive(Default)]
+pub(crate) struct ParsedCrons {
+    crons: HashMap<String, CronExpr>,
+    zones: HashMap<String, Tz>,
+}
+
+impl ScheduleRow {
+    /// The schedule this row holds, parsing its expression and zone through `parsed`.
+    pub(crate) fn into_schedule(self, parsed: &mut ParsedCrons) -> Result<Schedule, StorageError> {
+        let row = self;
         let bad = corrupt(
             Entity::Schedule,
             format!("{}/{}", row.tenant_id, row.schedule_id),
         );
+        let cron = match parsed.crons.get(&row.cron) {
+            Some(cron) => cron.clone(),
+            None => {
+                let cron = CronExpr::parse(&row.cron).map_err(&bad)?;
+                parsed.crons.insert(row.cron.clone(), cron.clone());
+                cron
+            }
+        };
+        let time_zone = match parsed.zones.get(&row.time_zone) {
+            Some(zone) => *zone,
+            None => {
+                let zone = parse_time_zone(&row.time_zone).map_err(&bad)?;
+                parsed.zones.insert(row.time_zone.clone(), zone);
+                zone
+            }
+        };
         Ok(Schedule {
             tenant_id: TenantId::new(row.tenant_id).map_err(&bad)?,
             id: ScheduleId::new(row.schedule_id).map_err(&bad)?,
             name: row.name,
-            cron: CronExpr::parse(&row.cron).map_err(&bad)?,
-            time_zone: parse_time_zone(&row.time_zone).map_err(&bad)?,
+            cron,
+            time_zone,
             template: row
                 .job_template
                 .map(|j| JobTemplate::from_json(&j))

@@ -89,18 +89,19 @@ pub(crate) fn store_run(conn: &mut DbConnection, update: &RunUpdate) -> Result<(
 
 /// Moves the runs of `jobs` with them (the jobs writer calls this in the jobs' transaction):
 /// the domain decides each ([`Run::follow`]); a run that would start is held to its
-/// constraint, and when refused, its job is cancelled.
+/// constraint, and when refused, its job is cancelled. Returns the jobs cancelled so.
 pub(crate) fn follow_jobs(
     conn: &mut DbConnection,
     settings: &Settings,
     jobs: &[&Job],
-) -> Result<(), StorageError> {
+) -> Result<Vec<Job>, StorageError> {
     let ids: Vec<&str> = jobs
         .iter()
         .filter_map(|job| job.run_id.as_ref().map(RunId::as_str))
         .collect();
+    let mut cancelled = Vec::new();
     if ids.is_empty() {
-        return Ok(());
+        return Ok(cancelled);
     }
     let now = settings.now();
     let runs = runs_by_id(conn, &ids)?;
@@ -117,19 +118,14 @@ pub(crate) fn follow_jobs(
         };
         if run.status == RunStatus::Pending && update.run.status == RunStatus::Running {
             if let RunStart::Refused { .. } = start(conn, run, now)? {
-                cancel_job(
-                    conn,
-                    settings,
-                    job,
-                    "its run was refused by its constraint",
-                    now,
-                )?;
+                let reason = "its run was refused by its constraint";
+                cancelled.extend(cancel_job(conn, settings, job, reason, now)?);
             }
         } else {
             store_run(conn, &update)?;
         }
     }
-    Ok(())
+    Ok(cancelled)
 }
 
 fn runs_by_id(conn: &mut DbConnection, ids: &[&str]) -> Result<Vec<Run>, StorageError> {
@@ -262,26 +258,28 @@ pub(crate) fn cancel_job_of(
         .map(Job::try_from)
         .transpose()?;
     match job {
-        Some(job) => cancel_job(conn, settings, &job, reason, now),
+        Some(job) => cancel_job(conn, settings, &job, reason, now).map(drop),
         None => Ok(()),
     }
 }
 
+/// Cancels a job that can still be cancelled, and returns it cancelled.
 fn cancel_job(
     conn: &mut DbConnection,
     settings: &Settings,
     job: &Job,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<(), StorageError> {
+) -> Result<Option<Job>, StorageError> {
     if !job.status.can_transition_to(JobStatus::Cancelled) {
-        return Ok(());
+        return Ok(None);
     }
     let change = Change::to(JobStatus::Cancelled)
         .reason(reason)
         .actor(SCHEDULER);
     let update = job.change(&change, now)?;
-    writer::store_one(conn, settings, &update, Guard::Version)
+    writer::store_one(conn, settings, &update, Guard::Version)?;
+    Ok(Some(update.job))
 }
 
 /// Records a violation; a second of the same kind for the same run is refused by the database.
