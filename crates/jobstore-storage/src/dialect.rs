@@ -487,33 +487,19 @@ pub(crate) fn lock_schedule(
     }
 }
 
-/// Reads and locks the named runs that are still RUNNING, skipping those another process holds
-/// (the overdue sweep: two sweepers never judge the same run at once).
-pub(crate) fn lock_running_runs(
-    conn: &mut DbConnection,
-    run_ids: &[String],
-    running: &str,
-) -> QueryResult<Vec<RunRow>> {
-    let named = schedule_runs::table
-        .filter(schedule_runs::run_id.eq_any(run_ids))
-        .filter(schedule_runs::status.eq(running))
-        .order(schedule_runs::run_id);
-    match conn {
+/// Locks one job until the transaction ends (the overdue sweep takes a job's lock before its
+/// run's, in the order a worker's report takes them).
+pub(crate) fn lock_job(conn: &mut DbConnection, tenant: &str, job: &str) -> QueryResult<()> {
+    let one = jobs::table.find((tenant, job)).select(jobs::version);
+    let _: Option<i64> = match conn {
         #[cfg(feature = "postgres")]
-        DbConnection::Postgres(c) => named
-            .select(RunRow::as_select())
-            .for_no_key_update()
-            .skip_locked()
-            .load(c),
+        DbConnection::Postgres(c) => one.for_no_key_update().first(c).optional()?,
         #[cfg(feature = "mysql")]
-        DbConnection::Mysql(c) => named
-            .select(RunRow::as_select())
-            .for_update()
-            .skip_locked()
-            .load(c),
+        DbConnection::Mysql(c) => one.for_update().first(c).optional()?,
         #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(c) => named.select(RunRow::as_select()).load(c),
-    }
+        DbConnection::Sqlite(c) => one.first(c).optional()?,
+    };
+    Ok(())
 }
 
 /// Inserts runs, leaving out each whose key (tenant, schedule, due time) is taken already. How

@@ -104,6 +104,8 @@ impl<S: Session> TenantRepository for S {
             |conn, settings| {
                 let now = settings.now();
                 let before = live_tenant(conn, id)?;
+                // Its schedules stop firing first: schedulers lock schedules before tenants.
+                crate::schedules::pause_tenant_schedules(conn, id, now)?;
                 store_tenant(conn, &before, &before.soft_deleted(now))?;
                 // Its jobs go with it, so that no read or claim finds them: each one hidden as the
                 // domain says, with its audit record.
@@ -116,14 +118,17 @@ impl<S: Session> TenantRepository for S {
                     .map(|job| job.hide_with_tenant(now))
                     .collect();
                 writer::store(conn, settings, &hidden, Guard::Version)?;
-                // And its schedules stop firing.
-                crate::schedules::pause_tenant_schedules(conn, id, now)
+                // Their runs end with them, after the jobs, as a worker's report orders them.
+                crate::schedules::cancel_tenant_runs(conn, id, now)
             },
         )
     }
 
     fn purge_tenant(&self, id: &TenantId) -> Result<(), StorageError> {
         self.write(Call::new("purge_tenant").tenant(id), |conn, _| {
+            // Schedules before the cascade: InnoDB cascades row by row and would refuse to
+            // delete a constraint a schedule still names.
+            crate::schedules::delete_tenant_schedules(conn, id)?;
             let deleted = diesel::delete(tenants::table.find(id.as_str())).execute(conn)?;
             trace::wrote(deleted);
             found(deleted, id)

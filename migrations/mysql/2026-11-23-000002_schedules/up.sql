@@ -117,6 +117,9 @@ CREATE TABLE schedule_runs (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 -- Live runs by start time: the overdue sweep, and counting a schedule's RUNNING runs.
 CREATE INDEX schedule_runs_live ON schedule_runs (status, started_at);
+-- A schedule's runs in one status: counting its RUNNING runs at every start, its unfinished
+-- runs for the kill actions.
+CREATE INDEX schedule_runs_by_schedule_status ON schedule_runs (tenant_id, schedule_id, status);
 -- Old runs, for pruning.
 CREATE INDEX schedule_runs_by_time ON schedule_runs (scheduled_at);
 

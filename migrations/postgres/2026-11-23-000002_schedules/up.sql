@@ -115,6 +115,9 @@ CREATE TABLE schedule_runs (
 );
 -- Live runs by start time: the overdue sweep, and counting a schedule's RUNNING runs.
 CREATE INDEX schedule_runs_live ON schedule_runs (status, started_at);
+-- A schedule's runs in one status: counting its RUNNING runs at every start, its unfinished
+-- runs for the kill actions.
+CREATE INDEX schedule_runs_by_schedule_status ON schedule_runs (tenant_id, schedule_id, status);
 -- Old runs, for pruning.
 CREATE INDEX schedule_runs_by_time ON schedule_runs (scheduled_at);
 

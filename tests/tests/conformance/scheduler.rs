@@ -126,6 +126,96 @@ fn eight_schedulers_fire_each_due_time_exactly_once(db: &TestDb) {
         0,
         "every job names its run"
     );
+    assert_eq!(
+        db.count_where(
+            "schedule_runs",
+            "job_id NOT IN (SELECT job_id FROM jobs WHERE jobs.run_id = schedule_runs.run_id)"
+        ),
+        0,
+        "every run's job names it back"
+    );
+}
+
+/// Processes racing to insert the same due time: exactly one creates it (learning so from its
+/// token, not from a row count), the others are told it exists; one job is enqueued.
+fn racing_inserts_of_one_due_time_create_exactly_one_run(db: &TestDb) {
+    const RACERS: usize = 8;
+    let tenant = db.tenant().id;
+    let s = schedule(db, &tenant, "0 * * * *", true);
+    let at = utc(2030, 1, 2, 5, 0);
+    let stores: Vec<Store> = (0..RACERS).map(|_| db.open_store()).collect();
+    let barrier = Barrier::new(RACERS);
+    let outcomes: Vec<Result<Run, StorageError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let (barrier, tenant, s) = (&barrier, &tenant, &s);
+                scope.spawn(move || {
+                    barrier.wait();
+                    loop {
+                        match store.create_run(tenant, &s.id, at) {
+                            Err(e) if e.is_transient() => continue,
+                            other => return other,
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a racer panicked"))
+            .collect()
+    });
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(created, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(_) | Err(StorageError::AlreadyExists { .. })))
+    );
+    assert_eq!(db.count("schedule_runs"), 1);
+    assert_eq!(db.count("jobs"), 1);
+}
+
+/// A soft-deleted tenant's schedules stop firing and its unfinished runs are cancelled, while
+/// other tenants' go on; a purge removes them with their constraints.
+fn deleting_a_tenant_stops_its_schedules(db: &TestDb) {
+    let gone = db.tenant().id;
+    let kept = db.tenant().id;
+    let doomed = constrained(
+        db,
+        &gone,
+        NewConstraint {
+            max_concurrent_runs: Some(3),
+            ..NewConstraint::new(gone.clone())
+        },
+        "* * * * *",
+    );
+    let running = db
+        .store
+        .create_run(&gone, &doomed.id, db.now())
+        .expect("run");
+    db.store.start_run(&gone, &running.run_id).expect("start");
+    let alive = schedule(db, &kept, "* * * * *", true);
+    jobstore_storage::TenantRepository::soft_delete_tenant(&db.store, &gone).expect("delete");
+    let run = db.store.get_run_by_id(&gone, &running.run_id).expect("run");
+    assert_eq!(run.status, RunStatus::Cancelled);
+    let resumed = db.store.resume_schedule(&gone, &doomed.id);
+    assert!(
+        matches!(resumed, Err(StorageError::NotFound { .. })),
+        "{resumed:?}"
+    );
+    db.advance(TimeDelta::minutes(1));
+    assert_eq!(
+        fire_all(&db.store),
+        (1, 1),
+        "only the live tenant's schedule fires"
+    );
+    assert_eq!(runs_of(db, &alive).len(), 1);
+    jobstore_storage::TenantRepository::purge_tenant(&db.store, &gone).expect("purge");
+    assert_eq!(db.count_where("schedules", "tenant_id <> 'x'"), 1);
+    assert_eq!(db.count("constraints"), 0);
+    assert_eq!(db.count_where("schedule_runs", "status = 'CANCELLED'"), 0);
 }
 
 /// Two hours without a scheduler, under each catch-up policy, then a new process resumes.
@@ -543,7 +633,8 @@ fn a_job_whose_run_is_refused_at_start_comes_back_cancelled(db: &TestDb) {
         ..ClaimRequest::new("cron", "worker-1")
     };
     let claimed = db.store.claim(&request).expect("claim");
-    let statuses: Vec<JobStatus> = claimed.iter().map(|j| j.status).collect();
+    let mut statuses: Vec<JobStatus> = claimed.iter().map(|j| j.status).collect();
+    statuses.sort();
     assert_eq!(statuses, vec![JobStatus::Running, JobStatus::Cancelled]);
     let mut runs: Vec<RunStatus> = runs_of(db, &s).iter().map(|r| r.status).collect();
     runs.sort();
@@ -735,6 +826,8 @@ fn deleting_a_constraint_clears_it_from_its_schedules(db: &TestDb) {
 
 backends!(
     eight_schedulers_fire_each_due_time_exactly_once,
+    racing_inserts_of_one_due_time_create_exactly_one_run,
+    deleting_a_tenant_stops_its_schedules,
     a_restart_after_two_hours_resumes_under_each_catch_up_policy,
     a_time_skipped_by_spring_forward_runs_once_at_the_first_valid_instant,
     a_time_repeated_by_fall_back_runs_once,

@@ -138,6 +138,8 @@ impl<S: Session> ScheduleRepository for S {
                 if !before.paused {
                     return Ok(before);
                 }
+                // A soft-deleted tenant's schedules stay paused.
+                ensure_live_tenants(conn, [tenant])?;
                 let firing = plan_resume(&before, now);
                 let skipped: Vec<_> = firing
                     .skip

@@ -18,11 +18,10 @@ use super::{
     runs::{self, fire_token, insert_runs, insert_violation, store_run},
 };
 use crate::{
-    DbConnection, Entity, Fired, SchedulerRepository, StorageError, Swept, dialect,
+    DbConnection, Fired, SchedulerRepository, StorageError, Swept, dialect,
     rows::stored,
     schema::{constraints, schedule_runs, schedules},
     store::{Session, Settings},
-    tenants::ensure_live_tenants,
     trace::Call,
     writer,
 };
@@ -76,10 +75,11 @@ impl<S: Session> SchedulerRepository for S {
                         return Ok(run);
                     }
                 }
-                Err(StorageError::NotFound {
-                    entity: Entity::Run,
-                    id: format!("{tenant}/{} (no due time left to skip)", schedule.id),
-                })
+                Err(jobstore_domain::DomainError::Validation {
+                    field: "schedule",
+                    reason: format!("{} has no due time left to skip", schedule.id),
+                }
+                .into())
             },
         )
     }
@@ -92,7 +92,7 @@ impl<S: Session> SchedulerRepository for S {
         self.write(
             Call::new("kill_latest_instance").tenant(tenant),
             |conn, settings| {
-                lock_schedule(conn, tenant, schedule)?;
+                super::read_schedule(conn, tenant, schedule)?;
                 let latest = unfinished_runs(conn, tenant, schedule)?.into_iter().next();
                 latest
                     .map(|run| {
@@ -111,7 +111,7 @@ impl<S: Session> SchedulerRepository for S {
         self.write(
             Call::new("kill_all_instances").tenant(tenant),
             |conn, settings| {
-                lock_schedule(conn, tenant, schedule)?;
+                super::read_schedule(conn, tenant, schedule)?;
                 unfinished_runs(conn, tenant, schedule)?
                     .iter()
                     .map(|run| {
@@ -156,6 +156,17 @@ fn fire_due(
     // A full batch may leave more behind; the next call finds out (locking one row more to
     // know would keep it from the other schedulers until this commits).
     let more = locked.len() == limit as usize;
+    // Tenants locked after their schedules (the order a soft delete takes too), so that none is
+    // soft-deleted while its jobs are written. A schedule of a tenant deleted meanwhile is
+    // left alone: its deletion pauses it.
+    let mut tenants: Vec<&str> = locked.iter().map(|s| s.tenant_id.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let live = dialect::lock_live_tenants(conn, &tenants)?;
+    let locked: Vec<Schedule> = locked
+        .into_iter()
+        .filter(|s| live.iter().any(|t| t == s.tenant_id.as_str()))
+        .collect();
     let constraints = constraints_of(conn, &locked)?;
     let mut planned = Vec::new();
     let mut fired_schedules = 0;
@@ -168,6 +179,11 @@ fn fire_due(
             .unwrap_or_default();
         let firing = plan_firing(schedule, &policy, now);
         if firing.is_empty() {
+            // Nothing to run, but a cursor that was not on a due time moves on: a schedule
+            // left due would be locked and planned again by every call.
+            if firing.next_due_at != schedule.next_due_at {
+                super::definitions::replace_schedule(conn, schedule, &schedule.fired(&firing))?;
+            }
             continue;
         }
         planned.extend(firing.run.iter().map(|at| Run::pending(schedule, *at, now)));
@@ -197,7 +213,6 @@ fn fire_due(
         }
     }
     if !jobs.is_empty() {
-        ensure_live_tenants(conn, jobs.iter().map(|job| &job.tenant_id))?;
         writer::insert_jobs(conn, settings, &jobs)?;
     }
     Ok(Fired {
@@ -253,9 +268,10 @@ fn sweep_overdue(
     let mut swept = Swept::default();
     let mut judged = 0;
     let mut after: Option<(crate::stamp::Stamp, String)> = None;
+    let mut constraints: BTreeMap<(TenantId, ScheduleId), Option<Constraint>> = BTreeMap::new();
     // Candidates: RUNNING runs whose schedule's constraint has a time limit, oldest start
-    // first, a page at a time (a run not overdue yet is passed over, not read again by this
-    // call). The domain judges each; locking skips runs another sweeper is judging.
+    // first, a page at a time, read without locks. Only a run the domain finds overdue is
+    // locked and judged again (another sweeper may have got there first).
     loop {
         let mut page = schedule_runs::table
             .inner_join(
@@ -281,10 +297,7 @@ fn sweep_overdue(
             )
             .order((schedule_runs::started_at, schedule_runs::run_id))
             .limit(SWEEP_PAGE)
-            .select((
-                schedule_runs::started_at.assume_not_null(),
-                schedule_runs::run_id,
-            ))
+            .select(RunRow::as_select())
             .into_boxed();
         if let Some((at, id)) = &after {
             page = page.filter(
@@ -295,39 +308,67 @@ fn sweep_overdue(
                         .and(schedule_runs::run_id.gt(id.clone()))),
             );
         }
-        let candidates: Vec<(crate::stamp::Stamp, String)> = page.load(conn)?;
-        let Some(last) = candidates.last().cloned() else {
+        let candidates: Vec<RunRow> = page.load(conn)?;
+        let Some(last) = candidates.last() else {
             return Ok(swept);
         };
-        let ids: Vec<String> = candidates.into_iter().map(|(_, id)| id).collect();
-        for row in dialect::lock_running_runs(conn, &ids, RunStatus::Running.as_str())? {
-            if judge(conn, settings, Run::try_from(row)?, now, &mut swept)? {
-                judged += 1;
-                if judged >= limit {
-                    return Ok(swept);
+        after = last.started_at.map(|at| (at, last.run_id.clone()));
+        for row in candidates {
+            let seen = Run::try_from(row)?;
+            let key = (seen.tenant_id.clone(), seen.schedule_id.clone());
+            if !constraints.contains_key(&key) {
+                let schedule = super::read_schedule(conn, &seen.tenant_id, &seen.schedule_id)?;
+                constraints.insert(key.clone(), constraint_of(conn, &schedule)?);
+            }
+            let Some(Some(constraint)) = constraints.get(&key) else {
+                continue;
+            };
+            if constraint.overdue(&seen, now).is_none() {
+                continue;
+            }
+            match conn.transaction(|conn| judge(conn, settings, &seen, constraint, now)) {
+                Ok(Some(outcome)) => {
+                    swept.timed_out.extend(outcome.timed_out);
+                    swept.violations.extend(outcome.violations);
+                    for action in outcome.actions {
+                        if !swept.actions.contains(&action) {
+                            swept.actions.push(action);
+                        }
+                    }
+                    judged += 1;
+                    if judged >= limit {
+                        return Ok(swept);
+                    }
                 }
+                Ok(None)
+                | Err(StorageError::Conflict { .. })
+                | Err(StorageError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
-        after = Some(last);
+        if after.is_none() {
+            return Ok(swept);
+        }
     }
 }
 
-/// Lets the domain judge one locked RUNNING run and stores what it decided; whether the run
-/// was overdue.
+/// Judges one overdue run again under locks and stores what the domain decided: its job is
+/// locked before it, as a worker's report locks them. `None` when it is no longer overdue.
 fn judge(
     conn: &mut DbConnection,
     settings: &Settings,
-    run: Run,
+    seen: &Run,
+    constraint: &Constraint,
     now: chrono::DateTime<chrono::Utc>,
-    swept: &mut Swept,
-) -> Result<bool, StorageError> {
-    let schedule = super::read_schedule(conn, &run.tenant_id, &run.schedule_id)?;
-    let Some(constraint) = constraint_of(conn, &schedule)? else {
-        return Ok(false);
-    };
+) -> Result<Option<Swept>, StorageError> {
+    if let Some(job) = &seen.job_id {
+        dialect::lock_job(conn, seen.tenant_id.as_str(), job.as_str())?;
+    }
+    let run = runs::read_run(conn, &seen.tenant_id, &seen.run_id)?;
     let Some(overdue) = constraint.overdue(&run, now) else {
-        return Ok(false);
+        return Ok(None);
     };
+    let mut swept = Swept::default();
     let mut actions = actions_firing(
         conn,
         &run.tenant_id,
@@ -361,12 +402,8 @@ fn judge(
     .into_violation(now)?;
     insert_violation(conn, &violation)?;
     swept.violations.push(violation);
-    for action in actions {
-        if !swept.actions.contains(&action) {
-            swept.actions.push(action);
-        }
-    }
-    Ok(true)
+    swept.actions = actions;
+    Ok(Some(swept))
 }
 
 /// A schedule's PENDING and RUNNING runs, newest due time first.
@@ -395,7 +432,12 @@ fn prune(
     limit: u32,
 ) -> Result<u64, StorageError> {
     let now = settings.now();
-    let cutoff = now - older_than;
+    let cutoff = now.checked_sub_signed(older_than).ok_or_else(|| {
+        jobstore_domain::DomainError::Validation {
+            field: "older_than",
+            reason: "reaches before any time a database stores".to_owned(),
+        }
+    })?;
     let live = [RunStatus::Pending, RunStatus::Running].map(RunStatus::as_str);
     let mut deleted = 0;
     let mut after: Option<(crate::stamp::Stamp, String)> = None;

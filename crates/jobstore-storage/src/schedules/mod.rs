@@ -14,14 +14,14 @@ pub(crate) mod runs;
 
 use diesel::prelude::*;
 use jobstore_domain::{
-    Action, Constraint, ConstraintId, Cursor, Page, PageRequest, Schedule, ScheduleAction,
-    ScheduleId, TenantId, Trigger,
+    Action, Constraint, ConstraintId, Cursor, Page, PageRequest, Run, RunStatus, Schedule,
+    ScheduleAction, ScheduleId, TenantId, Trigger,
 };
 
 use crate::{
     DbConnection, Entity, StorageError, dialect,
-    schedules::rows::{ActionRow, ConstraintRow, ScheduleActionRow, ScheduleRow},
-    schema::{actions, constraints, schedule_actions, schedules},
+    schedules::rows::{ActionRow, ConstraintRow, RunRow, ScheduleActionRow, ScheduleRow},
+    schema::{actions, constraints, schedule_actions, schedule_runs, schedules},
 };
 
 fn schedule_not_found(tenant: &TenantId, id: &ScheduleId) -> StorageError {
@@ -136,6 +136,39 @@ pub(crate) fn pause_tenant_schedules(
         let after = before.paused(Some("tenant deleted"), now)?;
         definitions::replace_schedule(conn, before, &after)?;
     }
+    Ok(())
+}
+
+/// Cancels the unfinished runs of a tenant being soft-deleted (its jobs are hidden, and would
+/// never move them on).
+pub(crate) fn cancel_tenant_runs(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StorageError> {
+    let live = [RunStatus::Pending, RunStatus::Running].map(RunStatus::as_str);
+    let unfinished: Vec<Run> = schedule_runs::table
+        .filter(schedule_runs::tenant_id.eq(tenant.as_str()))
+        .filter(schedule_runs::status.eq_any(live))
+        .order((schedule_runs::schedule_id, schedule_runs::scheduled_at))
+        .select(RunRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Run::try_from)
+        .collect::<Result<_, _>>()?;
+    for run in &unfinished {
+        runs::store_run(conn, &run.cancel("tenant deleted", now)?)?;
+    }
+    Ok(())
+}
+
+/// Deletes a tenant's schedules, with their runs and links (a purge, before its cascade).
+pub(crate) fn delete_tenant_schedules(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+) -> Result<(), StorageError> {
+    diesel::delete(schedules::table.filter(schedules::tenant_id.eq(tenant.as_str())))
+        .execute(conn)?;
     Ok(())
 }
 

@@ -50,7 +50,11 @@ pub(crate) fn insert_runs(
         let rows: Vec<RunRow> = chunk.iter().map(|run| RunRow::new(run, token)).collect();
         dialect::insert_runs_unless_taken(conn, &rows)?;
         let ids: Vec<&str> = chunk.iter().map(|run| run.run_id.as_str()).collect();
+        let mut tenants: Vec<&str> = chunk.iter().map(|run| run.tenant_id.as_str()).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
         let inserted: Vec<String> = schedule_runs::table
+            .filter(schedule_runs::tenant_id.eq_any(tenants))
             .filter(schedule_runs::run_id.eq_any(ids))
             .filter(schedule_runs::fire_token.eq(token))
             .select(schedule_runs::run_id)
@@ -104,15 +108,26 @@ pub(crate) fn follow_jobs(
         return Ok(cancelled);
     }
     let now = settings.now();
-    let runs = runs_by_id(conn, &ids)?;
-    for job in jobs {
-        let Some(run) = runs
-            .iter()
-            .find(|run| Some(&run.run_id) == job.run_id.as_ref() && run.tenant_id == job.tenant_id)
-        else {
-            // Its run was deleted with its schedule: the job goes on alone.
-            continue;
-        };
+    let runs = runs_by_id(conn, jobs, &ids)?;
+    // In the order of their schedules: starts lock their schedules, and two workers starting
+    // jobs of the same schedules must lock them in the same order.
+    let mut jobs: Vec<(&Run, &Job)> = jobs
+        .iter()
+        .filter_map(|job| {
+            let run = runs.iter().find(|run| {
+                Some(&run.run_id) == job.run_id.as_ref() && run.tenant_id == job.tenant_id
+            })?;
+            Some((run, *job))
+        })
+        .collect();
+    jobs.sort_by(|(a, _), (b, _)| {
+        (&a.tenant_id, &a.schedule_id, &a.scheduled_at).cmp(&(
+            &b.tenant_id,
+            &b.schedule_id,
+            &b.scheduled_at,
+        ))
+    });
+    for (run, job) in jobs {
         let Some(update) = run.follow(job, now) else {
             continue;
         };
@@ -128,8 +143,18 @@ pub(crate) fn follow_jobs(
     Ok(cancelled)
 }
 
-fn runs_by_id(conn: &mut DbConnection, ids: &[&str]) -> Result<Vec<Run>, StorageError> {
+/// The runs `ids` names, of the tenants of `jobs` (a run deleted with its schedule is not
+/// found, and its job goes on alone).
+fn runs_by_id(
+    conn: &mut DbConnection,
+    jobs: &[&Job],
+    ids: &[&str],
+) -> Result<Vec<Run>, StorageError> {
+    let mut tenants: Vec<&str> = jobs.iter().map(|job| job.tenant_id.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
     schedule_runs::table
+        .filter(schedule_runs::tenant_id.eq_any(tenants))
         .filter(schedule_runs::run_id.eq_any(ids))
         .select(RunRow::as_select())
         .load(conn)?
@@ -233,9 +258,15 @@ pub(crate) fn cancel(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Run, StorageError> {
-    let update = run.cancel(reason, now)?;
-    store_run(conn, &update)?;
+    // The job first, as a worker's report locks it before the run: its run follows it to
+    // CANCELLED in the writer. A run without a job left to cancel is cancelled itself.
     cancel_job_of(conn, settings, run, reason, now)?;
+    let current = read_run(conn, &run.tenant_id, &run.run_id)?;
+    if current.status.is_finished() {
+        return Ok(current);
+    }
+    let update = current.cancel(reason, now)?;
+    store_run(conn, &update)?;
     Ok(update.run)
 }
 
