@@ -25,8 +25,8 @@ use jobstore_domain::JobStatus;
 use crate::{
     Backend, DbConnection, StorageError,
     rows::{JobRow, TransitionRow, stored},
-    schedules::rows::{RunRow, ScheduleRow},
-    schema::{job_state_transitions, jobs, schedule_runs, schedules, tenants},
+    schedules::rows::{RunActionRow, RunRow, ScheduleRow},
+    schema::{job_state_transitions, jobs, run_actions, schedule_runs, schedules, tenants},
 };
 
 /// Runs `$body` with `$inner` bound to the backend's own connection.
@@ -484,6 +484,45 @@ pub(crate) fn lock_schedule(
             .optional(),
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(c) => one.select(ScheduleRow::as_select()).first(c).optional(),
+    }
+}
+
+/// Inserts fired actions in one statement.
+pub(crate) fn insert_run_actions(
+    conn: &mut DbConnection,
+    rows: &[RunActionRow],
+) -> QueryResult<()> {
+    with_inner!(conn, |c| diesel::insert_into(run_actions::table)
+        .values(rows)
+        .execute(c)
+        .map(drop))
+}
+
+/// Reads and locks up to `limit` queued actions, oldest first, skipping those another
+/// scheduler is taking.
+pub(crate) fn lock_queued_actions(
+    conn: &mut DbConnection,
+    limit: u32,
+) -> QueryResult<Vec<RunActionRow>> {
+    let queued = run_actions::table
+        .filter(run_actions::taken_at.is_null())
+        .order((run_actions::fired_at, run_actions::run_action_id))
+        .limit(i64::from(limit));
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => queued
+            .select(RunActionRow::as_select())
+            .for_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => queued
+            .select(RunActionRow::as_select())
+            .for_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => queued.select(RunActionRow::as_select()).load(c),
     }
 }
 

@@ -59,8 +59,9 @@ pub use config::{Backend, DEFAULT_SQLITE_PATH, StoreConfig};
 pub use connection::DbConnection;
 pub use error::{Entity, ErrorKind, StorageError};
 pub use repository::{
-    ClaimRequest, Enqueued, Fired, Handoff, JobRepository, Reaped, RunOutcome, RunRepository,
-    RunStart, ScheduleRepository, SchedulerRepository, Swept, TenantRepository, WorkerRepository,
+    ClaimRequest, DueAction, Enqueued, Fired, Handoff, JobRepository, Reaped, RunOutcome,
+    RunRepository, RunStart, ScheduleRepository, SchedulerRepository, Swept, TenantRepository,
+    WorkerRepository,
 };
 #[cfg(feature = "mock")]
 pub use repository::{

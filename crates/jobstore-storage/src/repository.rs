@@ -6,7 +6,7 @@ use jobstore_domain::{
     JobStateTransition, JobStatus, Lease, NewAction, NewConstraint, NewJob, NewSchedule, NewTenant,
     NewViolation, OrchestratorStats, Page, PageRequest, Run, RunId, RunStatus, Schedule,
     ScheduleAction, ScheduleId, ScheduleUpdate, SchedulerStats, StatsPeriodId, Tenant, TenantId,
-    TenantUpdate,
+    TenantUpdate, Trigger,
 };
 
 use crate::StorageError;
@@ -484,6 +484,11 @@ pub trait SchedulerRepository {
     /// violations recorded and the actions their triggers name.
     fn sweep_overdue(&self, limit: u32) -> Result<Swept, StorageError>;
 
+    /// Takes up to `limit` queued actions, oldest first: those fired where no caller could
+    /// take them (a run following its job to its end, or refused at its job's start). Each is
+    /// taken once, by one caller, however many take at once.
+    fn take_actions(&self, limit: u32) -> Result<Vec<DueAction>, StorageError>;
+
     /// Carries out `skipNextInstance`: the schedule's next due time without a run gets a
     /// SKIPPED run, so no scheduler fires it.
     fn skip_next_instance(
@@ -550,6 +555,19 @@ pub struct Fired {
     pub schedules: usize,
     /// Whether more schedules were due than `limit`: call again.
     pub more: bool,
+}
+
+/// An action fired for a run, for the caller to take (see [`SchedulerRepository::take_actions`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueAction {
+    /// The run it was fired for, as it is now.
+    pub run: Run,
+    /// What fired it.
+    pub trigger: Trigger,
+    /// The action.
+    pub action: Action,
+    /// When it was fired.
+    pub fired_at: DateTime<Utc>,
 }
 
 /// What one [`SchedulerRepository::sweep_overdue`] call did.

@@ -186,6 +186,22 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::stamp::UtcDateTime;
 
+    run_actions (tenant_id, run_action_id) {
+        tenant_id -> Text,
+        run_action_id -> Text,
+        run_id -> Text,
+        schedule_id -> Text,
+        action_id -> Text,
+        trigger_on -> Text,
+        fired_at -> UtcDateTime,
+        taken_at -> Nullable<UtcDateTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
     scheduler_stats (stats_period_id) {
         stats_period_id -> Text,
         start_time -> UtcDateTime,
@@ -228,6 +244,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     schedule_actions,
     schedule_runs,
     constraint_violations,
+    run_actions,
     scheduler_stats,
     orchestrator_stats,
 );

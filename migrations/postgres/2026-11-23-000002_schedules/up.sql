@@ -141,6 +141,27 @@ CREATE TABLE constraint_violations (
 );
 CREATE INDEX constraint_violations_by_constraint ON constraint_violations (tenant_id, constraint_id, violation_time);
 
+-- Actions fired for runs: those a call returned (taken at once), and those fired where no caller
+-- could take them (a run following its job), queued until a scheduler takes them.
+CREATE TABLE run_actions (
+    tenant_id     VARCHAR(36) NOT NULL,
+    run_action_id VARCHAR(36) NOT NULL,
+    run_id        VARCHAR(36) NOT NULL,
+    schedule_id   VARCHAR(36) NOT NULL,
+    action_id     VARCHAR(36) NOT NULL,
+    trigger_on    VARCHAR(16) NOT NULL,
+    fired_at      TIMESTAMP NOT NULL,
+    taken_at      TIMESTAMP,
+    PRIMARY KEY (tenant_id, run_action_id),
+    CONSTRAINT run_actions_run FOREIGN KEY (run_id) REFERENCES schedule_runs (run_id) ON DELETE CASCADE,
+    CONSTRAINT run_actions_action FOREIGN KEY (tenant_id, action_id)
+        REFERENCES actions (tenant_id, action_id) ON DELETE CASCADE,
+    CONSTRAINT run_actions_trigger CHECK (trigger_on IN ('on_failure', 'on_success', 'on_timeout', 'on_violation'))
+);
+-- The queue: untaken actions, oldest first.
+CREATE INDEX run_actions_queue ON run_actions (taken_at, fired_at);
+CREATE INDEX run_actions_by_run ON run_actions (run_id);
+
 -- A scheduler's statistics: not tenant-owned, a scheduler serves every tenant.
 CREATE TABLE scheduler_stats (
     stats_period_id          VARCHAR(36) NOT NULL,

@@ -1,6 +1,7 @@
 ALTER TABLE jobs DROP COLUMN run_id;
 DROP TABLE orchestrator_stats;
 DROP TABLE scheduler_stats;
+DROP TABLE run_actions;
 DROP TABLE constraint_violations;
 DROP TABLE schedule_runs;
 DROP TABLE schedule_actions;

@@ -645,6 +645,105 @@ fn a_job_whose_run_is_refused_at_start_comes_back_cancelled(db: &TestDb) {
     );
 }
 
+fn link(db: &TestDb, s: &Schedule, name: &str, trigger: Trigger) -> jobstore_domain::Action {
+    let action = db
+        .store
+        .create_action(NewAction {
+            tenant_id: s.tenant_id.clone(),
+            id: None,
+            name: name.into(),
+            kind: ActionKind::Webhook(Hook {
+                kind: HookKind::Webhook,
+                url: format!("https://hooks.example/{name}"),
+                channel: None,
+            }),
+        })
+        .expect("action");
+    db.store
+        .attach_action(ScheduleAction {
+            tenant_id: s.tenant_id.clone(),
+            schedule_id: s.id.clone(),
+            action_id: action.id.clone(),
+            trigger,
+            constraint_id: None,
+        })
+        .expect("link");
+    action
+}
+
+/// Actions fired where no caller can take them (a run following its job) are queued, and
+/// taken once however many schedulers take at once.
+fn actions_fired_on_the_job_path_are_queued_and_taken_once(db: &TestDb) {
+    let tenant = db.tenant().id;
+    let s = db
+        .store
+        .create_schedule(NewSchedule {
+            template: Some(JobTemplate {
+                max_retries: 0,
+                ..template()
+            }),
+            ..NewSchedule::new(tenant.clone(), "once", "* * * * *")
+        })
+        .expect("schedule");
+    let success = link(db, &s, "succeeded", Trigger::OnSuccess);
+    let failure = link(db, &s, "failed", Trigger::OnFailure);
+    db.advance(TimeDelta::minutes(1));
+    fire_all(&db.store);
+    let request = ClaimRequest {
+        start: true,
+        ..ClaimRequest::new("cron", "worker-1")
+    };
+    let job = db.store.claim(&request).expect("claim").remove(0);
+    db.store
+        .complete(&job.lease().expect("lease"))
+        .expect("complete");
+    db.advance(TimeDelta::minutes(1));
+    fire_all(&db.store);
+    let job = db.store.claim(&request).expect("claim").remove(0);
+    db.store
+        .fail(&job.lease().expect("lease"), "exit 1", false)
+        .expect("fail");
+    let stores = [db.open_store(), db.open_store()];
+    let barrier = Barrier::new(2);
+    let taken: Vec<jobstore_storage::DueAction> = std::thread::scope(|scope| {
+        let threads: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    loop {
+                        match store.take_actions(10) {
+                            Err(e) if e.is_transient() => continue,
+                            other => return other.expect("take"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("a taker panicked"))
+            .collect()
+    });
+    let mut fired: Vec<(Trigger, jobstore_domain::ActionId)> = taken
+        .iter()
+        .map(|d| (d.trigger, d.action.id.clone()))
+        .collect();
+    fired.sort_by_key(|(t, _)| t.as_str());
+    assert_eq!(
+        fired,
+        vec![
+            (Trigger::OnFailure, failure.id),
+            (Trigger::OnSuccess, success.id)
+        ]
+    );
+    assert!(
+        db.store.take_actions(10).expect("take").is_empty(),
+        "taken once"
+    );
+}
+
 /// skipNextInstance writes a SKIPPED run at the next due time, which then never fires;
 /// killAllInstances cancels the unfinished runs and their jobs.
 fn skip_and_kill_actions_are_carried_out(db: &TestDb) {
@@ -836,6 +935,7 @@ backends!(
     the_overdue_sweep_from_two_processes_records_each_violation_once,
     a_run_follows_its_job,
     a_job_whose_run_is_refused_at_start_comes_back_cancelled,
+    actions_fired_on_the_job_path_are_queued_and_taken_once,
     skip_and_kill_actions_are_carried_out,
     pruning_keeps_the_de_duplication_records,
     a_paused_schedule_skips_its_due_times_on_resume,

@@ -336,6 +336,17 @@ impl Run {
         Some(self.update(run, now))
     }
 
+    /// The trigger its outcome fires: `on_success` for COMPLETED, `on_failure` for FAILED,
+    /// `on_timeout` for TIMED_OUT; none for a run not finished, cancelled or skipped.
+    pub fn outcome_trigger(&self) -> Option<crate::Trigger> {
+        match self.status {
+            RunStatus::Completed => Some(crate::Trigger::OnSuccess),
+            RunStatus::Failed => Some(crate::Trigger::OnFailure),
+            RunStatus::TimedOut => Some(crate::Trigger::OnTimeout),
+            _ => None,
+        }
+    }
+
     /// How long it has been RUNNING at `now`.
     pub fn running_for(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
         match (self.status, self.started_at) {

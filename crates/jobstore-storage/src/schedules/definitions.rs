@@ -389,7 +389,7 @@ fn action_not_found(tenant: &TenantId, id: &ActionId) -> StorageError {
     }
 }
 
-fn read_action(
+pub(super) fn read_action(
     conn: &mut DbConnection,
     tenant: &TenantId,
     id: &ActionId,

@@ -8,19 +8,20 @@ use std::collections::BTreeMap;
 use chrono::TimeDelta;
 use diesel::prelude::*;
 use jobstore_domain::{
-    Constraint, ConstraintId, Job, NewViolation, Run, RunStatus, Schedule, ScheduleId, SkipReason,
-    TenantId, Trigger, ViolationKind, check_limit, dedup_horizon, due_times, plan_firing,
+    Constraint, ConstraintId, Job, NewViolation, Run, RunId, RunStatus, Schedule, ScheduleId,
+    SkipReason, TenantId, Trigger, ViolationKind, check_limit, dedup_horizon, due_times,
+    plan_firing,
 };
 
 use super::{
-    actions_firing, actions_taken, constraint_of, lock_schedule,
+    Delivery, actions_taken, constraint_of, fire_actions, lock_schedule,
     rows::{ConstraintRow, ParsedCrons, RunRow},
     runs::{self, fire_token, insert_runs, insert_violation, store_run},
 };
 use crate::{
-    DbConnection, Fired, SchedulerRepository, StorageError, Swept, dialect,
+    DbConnection, DueAction, Fired, SchedulerRepository, StorageError, Swept, dialect,
     rows::stored,
-    schema::{constraints, schedule_runs, schedules},
+    schema::{constraints, run_actions, schedule_runs, schedules},
     store::{Session, Settings},
     trace::Call,
     writer,
@@ -44,6 +45,40 @@ impl<S: Session> SchedulerRepository for S {
         self.write(Call::new("sweep_overdue"), |conn, settings| {
             check_limit(limit)?;
             sweep_overdue(conn, settings, limit)
+        })
+    }
+
+    fn take_actions(&self, limit: u32) -> Result<Vec<DueAction>, StorageError> {
+        self.write(Call::new("take_actions"), |conn, settings| {
+            check_limit(limit)?;
+            let now = settings.now();
+            let queued = dialect::lock_queued_actions(conn, limit)?;
+            let mut due = Vec::with_capacity(queued.len());
+            for row in queued {
+                let tenant = TenantId::new(row.tenant_id.as_str())?;
+                let taken = diesel::update(
+                    run_actions::table.find((row.tenant_id.as_str(), row.run_action_id.as_str())),
+                )
+                .filter(run_actions::taken_at.is_null())
+                .set(run_actions::taken_at.eq(stored(now)))
+                .execute(conn)?;
+                if taken == 0 {
+                    continue;
+                }
+                let run = runs::read_run(conn, &tenant, &RunId::new(row.run_id.as_str())?)?;
+                let action = super::definitions::read_action(
+                    conn,
+                    &tenant,
+                    &jobstore_domain::ActionId::new(row.action_id.as_str())?,
+                )?;
+                due.push(DueAction {
+                    run,
+                    trigger: row.trigger_on.parse()?,
+                    action,
+                    fired_at: crate::rows::utc(row.fired_at),
+                });
+            }
+            Ok(due)
         })
     }
 
@@ -369,23 +404,25 @@ fn judge(
         return Ok(None);
     };
     let mut swept = Swept::default();
-    let mut actions = actions_firing(
+    let mut actions = fire_actions(
         conn,
-        &run.tenant_id,
-        &run.schedule_id,
+        &run,
         Trigger::OnViolation,
         Some(&constraint.id),
+        Delivery::Returned,
+        now,
     )?;
     if overdue.kind == ViolationKind::MaxAllowedRunTime {
         let update = run.time_out(&overdue.details.message, now)?;
         store_run(conn, &update)?;
         runs::cancel_job_of(conn, settings, &run, &overdue.details.message, now)?;
-        actions.extend(actions_firing(
+        actions.extend(fire_actions(
             conn,
-            &run.tenant_id,
-            &run.schedule_id,
+            &update.run,
             Trigger::OnTimeout,
             None,
+            Delivery::Returned,
+            now,
         )?);
         swept.timed_out.push(update.run);
     } else {

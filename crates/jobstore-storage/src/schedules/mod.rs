@@ -20,7 +20,10 @@ use jobstore_domain::{
 
 use crate::{
     DbConnection, Entity, StorageError, dialect,
-    schedules::rows::{ActionRow, ConstraintRow, RunRow, ScheduleActionRow, ScheduleRow},
+    rows::stored,
+    schedules::rows::{
+        ActionRow, ConstraintRow, RunActionRow, RunRow, ScheduleActionRow, ScheduleRow,
+    },
     schema::{actions, constraints, schedule_actions, schedule_runs, schedules},
 };
 
@@ -87,14 +90,26 @@ fn constraint_of(
         .transpose()
 }
 
-/// The actions linked to a schedule that fire on `trigger` (for violations, of `constraint`),
-/// by action id.
-fn actions_firing(
+/// Who takes the actions a call fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// The call returns them: recorded as taken.
+    Returned,
+    /// No caller can take them (a run following its job): queued for
+    /// [`crate::SchedulerRepository::take_actions`].
+    Queued,
+}
+
+/// Fires the actions linked to `run`'s schedule for `trigger` (for violations, of
+/// `constraint`): records each in `run_actions`, taken at once or queued as `delivery` says,
+/// and returns them by action id.
+fn fire_actions(
     conn: &mut DbConnection,
-    tenant: &TenantId,
-    schedule: &ScheduleId,
+    run: &Run,
     trigger: Trigger,
     constraint: Option<&ConstraintId>,
+    delivery: Delivery,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Action>, StorageError> {
     let linked: Vec<(ScheduleActionRow, ActionRow)> = schedule_actions::table
         .inner_join(
@@ -102,8 +117,8 @@ fn actions_firing(
                 .eq(schedule_actions::tenant_id)
                 .and(actions::action_id.eq(schedule_actions::action_id))),
         )
-        .filter(schedule_actions::tenant_id.eq(tenant.as_str()))
-        .filter(schedule_actions::schedule_id.eq(schedule.as_str()))
+        .filter(schedule_actions::tenant_id.eq(run.tenant_id.as_str()))
+        .filter(schedule_actions::schedule_id.eq(run.schedule_id.as_str()))
         .filter(schedule_actions::trigger_on.eq(trigger.as_str()))
         .order(schedule_actions::action_id)
         .select((ScheduleActionRow::as_select(), ActionRow::as_select()))
@@ -113,6 +128,23 @@ fn actions_firing(
         if ScheduleAction::try_from(link)?.fires_on(trigger, constraint) {
             firing.push(Action::try_from(action)?);
         }
+    }
+    let taken_at = (delivery == Delivery::Returned).then(|| stored(now));
+    let rows: Vec<RunActionRow> = firing
+        .iter()
+        .map(|action| RunActionRow {
+            tenant_id: run.tenant_id.to_string(),
+            run_action_id: jobstore_domain::RunId::generate().to_string(),
+            run_id: run.run_id.to_string(),
+            schedule_id: run.schedule_id.to_string(),
+            action_id: action.id.to_string(),
+            trigger_on: trigger.as_str().to_owned(),
+            fired_at: stored(now),
+            taken_at,
+        })
+        .collect();
+    if !rows.is_empty() {
+        dialect::insert_run_actions(conn, &rows)?;
     }
     Ok(firing)
 }

@@ -17,8 +17,8 @@ use crate::{
     Entity, StorageError,
     rows::{stored, utc},
     schema::{
-        actions, constraint_violations, constraints, orchestrator_stats, schedule_actions,
-        schedule_runs, scheduler_stats, schedules,
+        actions, constraint_violations, constraints, orchestrator_stats, run_actions,
+        schedule_actions, schedule_runs, scheduler_stats, schedules,
     },
     stamp::Stamp,
 };
@@ -588,4 +588,19 @@ impl TryFrom<OrchestratorStatsRow> for OrchestratorStats {
             actions_taken: row.actions_taken,
         })
     }
+}
+
+/// An action fired for a run, as stored in the queue of `run_actions`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = run_actions, primary_key(tenant_id, run_action_id))]
+#[diesel(treat_none_as_default_value = false)]
+pub(crate) struct RunActionRow {
+    pub(crate) tenant_id: String,
+    pub(crate) run_action_id: String,
+    pub(crate) run_id: String,
+    pub(crate) schedule_id: String,
+    pub(crate) action_id: String,
+    pub(crate) trigger_on: String,
+    pub(crate) fired_at: Stamp,
+    pub(crate) taken_at: Option<Stamp>,
 }

@@ -15,7 +15,7 @@ use jobstore_domain::{
 };
 
 use super::{
-    actions_firing, actions_taken, constraint_of, lock_schedule, read_schedule,
+    Delivery, actions_taken, constraint_of, fire_actions, lock_schedule, read_schedule,
     rows::{OrchestratorStatsRow, RunChangesRow, RunRow, SchedulerStatsRow, ViolationRow},
 };
 use crate::{
@@ -132,12 +132,16 @@ pub(crate) fn follow_jobs(
             continue;
         };
         if run.status == RunStatus::Pending && update.run.status == RunStatus::Running {
-            if let RunStart::Refused { .. } = start(conn, run, now)? {
+            if let RunStart::Refused { .. } = start(conn, run, Delivery::Queued, now)? {
                 let reason = "its run was refused by its constraint";
                 cancelled.extend(cancel_job(conn, settings, job, reason, now)?);
             }
         } else {
             store_run(conn, &update)?;
+            // Nobody here takes the actions its outcome fires: they are queued.
+            if let Some(trigger) = update.run.outcome_trigger() {
+                fire_actions(conn, &update.run, trigger, None, Delivery::Queued, now)?;
+            }
         }
     }
     Ok(cancelled)
@@ -165,9 +169,10 @@ fn runs_by_id(
 
 /// Starts a PENDING run unless its constraint refuses, with the schedule locked so that
 /// concurrent starters count each other's runs.
-pub(crate) fn start(
+fn start(
     conn: &mut DbConnection,
     run: &Run,
+    delivery: Delivery,
     now: DateTime<Utc>,
 ) -> Result<RunStart, StorageError> {
     let schedule = lock_schedule(conn, &run.tenant_id, &run.schedule_id)?;
@@ -193,12 +198,13 @@ pub(crate) fn start(
     };
     let update = run.skip(refusal.skip_reason, now)?;
     store_run(conn, &update)?;
-    let actions = actions_firing(
+    let actions = fire_actions(
         conn,
-        &run.tenant_id,
-        &run.schedule_id,
+        &run,
         Trigger::OnViolation,
         Some(&constraint_id),
+        delivery,
+        now,
     )?;
     let violation = NewViolation {
         tenant_id: run.tenant_id.clone(),
@@ -451,7 +457,7 @@ impl<S: Session> RunRepository for S {
                 let before = read_run(conn, tenant, run)?;
                 match status {
                     RunStatus::Running if before.status == RunStatus::Pending => {
-                        match start(conn, &before, now)? {
+                        match start(conn, &before, Delivery::Returned, now)? {
                             RunStart::Started(run) | RunStart::Refused { run, .. } => Ok(run),
                         }
                     }
@@ -471,7 +477,7 @@ impl<S: Session> RunRepository for S {
             let before = read_run(conn, tenant, run)?;
             // The domain refuses anything but PENDING before the schedule is locked.
             before.change(RunStatus::Running, settings.now())?;
-            start(conn, &before, settings.now())
+            start(conn, &before, Delivery::Returned, settings.now())
         })
     }
 
@@ -488,12 +494,17 @@ impl<S: Session> RunRepository for S {
                 let before = read_run(conn, tenant, run)?;
                 let update = before.complete(success, error.as_deref(), settings.now())?;
                 store_run(conn, &update)?;
-                let trigger = if success {
-                    Trigger::OnSuccess
-                } else {
-                    Trigger::OnFailure
+                let actions = match update.run.outcome_trigger() {
+                    Some(trigger) => fire_actions(
+                        conn,
+                        &update.run,
+                        trigger,
+                        None,
+                        Delivery::Returned,
+                        settings.now(),
+                    )?,
+                    None => Vec::new(),
                 };
-                let actions = actions_firing(conn, tenant, &before.schedule_id, trigger, None)?;
                 Ok(RunOutcome {
                     run: update.run,
                     actions,
