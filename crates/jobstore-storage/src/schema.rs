@@ -90,6 +90,7 @@ diesel::table! {
         pre_run_hook -> Nullable<Text>,
         post_run_hook -> Nullable<Text>,
         require_previous_success -> Nullable<Text>,
+        version -> BigInt,
         created_at -> UtcDateTime,
         updated_at -> UtcDateTime,
     }

@@ -18,6 +18,7 @@ CREATE TABLE constraints (
     pre_run_hook             TEXT,
     post_run_hook            TEXT,
     require_previous_success TEXT,
+    version                  BIGINT NOT NULL,
     created_at               TIMESTAMP NOT NULL,
     updated_at               TIMESTAMP NOT NULL,
     PRIMARY KEY (tenant_id, constraint_id),

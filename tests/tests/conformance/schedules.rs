@@ -92,6 +92,14 @@ fn constraints_are_created_read_updated_and_deleted(db: &TestDb) -> Result<(), S
     assert_eq!(changed.max_concurrent_runs, Some(5));
     assert_eq!(changed.created_at, read.created_at);
     assert_eq!(db.store.get_constraint(&tenant, &created.id)?, changed);
+    assert_matches!(
+        db.store.update_constraint(&read),
+        Err(StorageError::Conflict {
+            entity: Entity::Constraint,
+            ..
+        }),
+        "a stale copy does not overwrite"
+    );
     db.store.delete_constraint(&tenant, &created.id)?;
     assert_matches!(
         db.store.get_constraint(&tenant, &created.id),

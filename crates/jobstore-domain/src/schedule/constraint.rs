@@ -46,6 +46,8 @@ pub struct Constraint {
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+    /// Moves on every write; updates are guarded by it.
+    pub version: i64,
 }
 
 /// A constraint to create: [`Constraint`]'s rules, for a tenant, with an optional id.
@@ -109,6 +111,7 @@ impl NewConstraint {
             require_previous_success: self.require_previous_success,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         constraint.validate()?;
         Ok(constraint)

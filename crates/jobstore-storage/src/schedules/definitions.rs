@@ -203,14 +203,16 @@ impl<S: Session> ScheduleRepository for S {
                 let after = Constraint {
                     created_at: before.created_at,
                     updated_at: settings.now(),
+                    version: constraint.version + 1,
                     ..constraint.clone()
                 };
                 after.validate()?;
-                // Guarded by the time it was read at, so a concurrent update is not overwritten.
+                // Guarded by the version the caller read: a copy changed by someone else since
+                // is a conflict, not a silent overwrite.
                 let changed = diesel::update(
                     constraints::table
                         .find((tenant.as_str(), constraint.id.as_str()))
-                        .filter(constraints::updated_at.eq(crate::rows::stored(before.updated_at))),
+                        .filter(constraints::version.eq(constraint.version)),
                 )
                 .set(ConstraintRow::from(&after))
                 .execute(conn)?;

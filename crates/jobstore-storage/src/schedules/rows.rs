@@ -64,6 +64,7 @@ pub(crate) struct ConstraintRow {
     pub(crate) pre_run_hook: Option<String>,
     pub(crate) post_run_hook: Option<String>,
     pub(crate) require_previous_success: Option<String>,
+    pub(crate) version: i64,
     pub(crate) created_at: Stamp,
     pub(crate) updated_at: Stamp,
 }
@@ -83,6 +84,7 @@ impl From<&Constraint> for ConstraintRow {
             pre_run_hook: c.pre_run_hook.as_ref().map(Hook::to_json),
             post_run_hook: c.post_run_hook.as_ref().map(Hook::to_json),
             require_previous_success: c.require_previous_success.as_ref().map(Dependency::to_json),
+            version: c.version,
             created_at: stored(c.created_at),
             updated_at: stored(c.updated_at),
         }
@@ -118,6 +120,7 @@ impl TryFrom<ConstraintRow> for Constraint {
                 .map(|j| Dependency::from_json("require_previous_success", &j))
                 .transpose()
                 .map_err(&bad)?,
+            version: row.version,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
         })
