@@ -53,6 +53,38 @@ fn constrained(db: &TestDb, tenant: &TenantId, constraint: NewConstraint, cron: 
         .expect("create schedule")
 }
 
+/// Runs `f` on a thread per store, all released at once, and returns what each returned.
+fn at_once<T: Send>(stores: &[Store], f: impl Fn(&Store, usize) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(stores.len());
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let (barrier, f) = (&barrier, &f);
+                scope.spawn(move || {
+                    barrier.wait();
+                    f(store, i)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a racing thread panicked"))
+            .collect()
+    })
+}
+
+/// Calls `f` again while it fails with an error the database asks to retry.
+fn retrying<T>(mut f: impl FnMut() -> Result<T, StorageError>) -> Result<T, StorageError> {
+    loop {
+        match f() {
+            Err(e) if e.is_transient() => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Fires until nothing is due, retrying a call the database asks to retry.
 fn fire_all(store: &Store) -> (usize, usize) {
     let (mut runs, mut jobs) = (0, 0);
@@ -89,27 +121,10 @@ fn eight_schedulers_fire_each_due_time_exactly_once(db: &TestDb) {
     let mut reported = 0;
     for _minute in 0..50 {
         db.advance(TimeDelta::minutes(1));
-        let barrier = Barrier::new(SCHEDULERS);
-        reported += std::thread::scope(|scope| {
-            let threads: Vec<_> = stores
-                .iter()
-                .map(|store| {
-                    let barrier = &barrier;
-                    scope.spawn(move || {
-                        barrier.wait();
-                        fire_all(store)
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|t| t.join().expect("a scheduler panicked"))
-                .map(|(runs, jobs)| {
-                    assert_eq!(runs, jobs, "one job per run");
-                    runs
-                })
-                .sum::<usize>()
-        });
+        for (runs, jobs) in at_once(&stores, |store, _| fire_all(store)) {
+            assert_eq!(runs, jobs, "one job per run");
+            reported += runs;
+        }
     }
     assert_eq!(db.count("schedule_runs"), 5000, "one run per due time");
     assert_eq!(reported, 5000, "the runs reported");
@@ -144,27 +159,8 @@ fn racing_inserts_of_one_due_time_create_exactly_one_run(db: &TestDb) {
     let s = schedule(db, &tenant, "0 * * * *", true);
     let at = utc(2030, 1, 2, 5, 0);
     let stores: Vec<Store> = (0..RACERS).map(|_| db.open_store()).collect();
-    let barrier = Barrier::new(RACERS);
-    let outcomes: Vec<Result<Run, StorageError>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = stores
-            .iter()
-            .map(|store| {
-                let (barrier, tenant, s) = (&barrier, &tenant, &s);
-                scope.spawn(move || {
-                    barrier.wait();
-                    loop {
-                        match store.create_run(tenant, &s.id, at) {
-                            Err(e) if e.is_transient() => continue,
-                            other => return other,
-                        }
-                    }
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("a racer panicked"))
-            .collect()
+    let outcomes = at_once(&stores, |store, _| {
+        retrying(|| store.create_run(&tenant, &s.id, at))
     });
     let created = outcomes.iter().filter(|o| o.is_ok()).count();
     assert_eq!(created, 1, "{outcomes:?}");
@@ -213,7 +209,7 @@ fn deleting_a_tenant_stops_its_schedules(db: &TestDb) {
     );
     assert_eq!(runs_of(db, &alive).len(), 1);
     jobstore_storage::TenantRepository::purge_tenant(&db.store, &gone).expect("purge");
-    assert_eq!(db.count_where("schedules", "tenant_id <> 'x'"), 1);
+    assert_eq!(db.count("schedules"), 1);
     assert_eq!(db.count("constraints"), 0);
     assert_eq!(db.count_where("schedule_runs", "status = 'CANCELLED'"), 0);
 }
@@ -359,28 +355,8 @@ fn max_concurrent_runs_hold_under_a_race_of_starters(db: &TestDb) {
         })
         .collect();
     let stores: Vec<Store> = (0..STARTERS).map(|_| db.open_store()).collect();
-    let barrier = Barrier::new(STARTERS);
-    let outcomes: Vec<RunStart> = std::thread::scope(|scope| {
-        let threads: Vec<_> = stores
-            .iter()
-            .zip(&runs)
-            .map(|(store, run)| {
-                let (barrier, tenant) = (&barrier, &tenant);
-                scope.spawn(move || {
-                    barrier.wait();
-                    loop {
-                        match store.start_run(tenant, &run.run_id) {
-                            Err(e) if e.is_transient() => continue,
-                            other => return other.expect("start_run"),
-                        }
-                    }
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("a starter panicked"))
-            .collect()
+    let outcomes = at_once(&stores, |store, i| {
+        retrying(|| store.start_run(&tenant, &runs[i].run_id)).expect("start_run")
     });
     let started = outcomes
         .iter()
@@ -491,34 +467,17 @@ fn the_overdue_sweep_from_two_processes_records_each_violation_once(db: &TestDb)
     }
     let sweep_twice = |db: &TestDb| {
         let stores = [db.open_store(), db.open_store()];
-        let barrier = Barrier::new(2);
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = stores
-                .iter()
-                .map(|store| {
-                    let barrier = &barrier;
-                    scope.spawn(move || {
-                        barrier.wait();
-                        let mut all = jobstore_storage::Swept::default();
-                        loop {
-                            match store.sweep_overdue(7) {
-                                Ok(swept) if swept.violations.is_empty() => return all,
-                                Ok(swept) => {
-                                    all.violations.extend(swept.violations);
-                                    all.timed_out.extend(swept.timed_out);
-                                    all.actions.extend(swept.actions);
-                                }
-                                Err(e) if e.is_transient() => {}
-                                Err(e) => panic!("sweep: {e}"),
-                            }
-                        }
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|t| t.join().expect("a sweeper panicked"))
-                .collect::<Vec<_>>()
+        at_once(&stores, |store, _| {
+            let mut all = jobstore_storage::Swept::default();
+            loop {
+                let swept = retrying(|| store.sweep_overdue(7)).expect("sweep");
+                if swept.violations.is_empty() {
+                    return all;
+                }
+                all.violations.extend(swept.violations);
+                all.timed_out.extend(swept.timed_out);
+                all.actions.extend(swept.actions);
+            }
         })
     };
     db.advance(TimeDelta::minutes(15));
@@ -704,28 +663,12 @@ fn actions_fired_on_the_job_path_are_queued_and_taken_once(db: &TestDb) {
         .fail(&job.lease().expect("lease"), "exit 1", false)
         .expect("fail");
     let stores = [db.open_store(), db.open_store()];
-    let barrier = Barrier::new(2);
-    let taken: Vec<jobstore_storage::DueAction> = std::thread::scope(|scope| {
-        let threads: Vec<_> = stores
-            .iter()
-            .map(|store| {
-                let barrier = &barrier;
-                scope.spawn(move || {
-                    barrier.wait();
-                    loop {
-                        match store.take_actions(10) {
-                            Err(e) if e.is_transient() => continue,
-                            other => return other.expect("take"),
-                        }
-                    }
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .flat_map(|t| t.join().expect("a taker panicked"))
-            .collect()
-    });
+    let taken: Vec<jobstore_storage::DueAction> = at_once(&stores, |store, _| {
+        retrying(|| store.take_actions(10)).expect("take")
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     let mut fired: Vec<(Trigger, jobstore_domain::ActionId)> = taken
         .iter()
         .map(|d| (d.trigger, d.action.id.clone()))
