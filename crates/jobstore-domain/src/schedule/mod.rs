@@ -24,7 +24,7 @@ pub use due::{
 };
 pub use index::{Upcoming, UpcomingRuns};
 pub use rules::{Overdue, StartRefusal, dedup_horizon};
-pub use run::{Run, RunStatus, RunUpdate, SkipReason};
+pub use run::{REFUSED_AT_START, Run, RunStatus, RunUpdate, SCHEDULER, SkipReason, TENANT_DELETED};
 pub use span::TimeSpan;
 pub use stats::{
     ConstraintViolation, NewViolation, OrchestratorStats, SchedulerStats, ViolationDetails,

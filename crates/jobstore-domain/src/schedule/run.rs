@@ -47,6 +47,13 @@ impl RunStatus {
         RunStatus::Skipped,
     ];
 
+    /// The statuses of a run not over yet: PENDING and RUNNING.
+    pub const UNFINISHED: [RunStatus; 2] = [RunStatus::Pending, RunStatus::Running];
+
+    /// The statuses of a run that ran to an end: COMPLETED, FAILED and TIMED_OUT (the
+    /// "previous run" a required success looks at; a cancelled or skipped run did not run).
+    pub const RAN: [RunStatus; 3] = [RunStatus::Completed, RunStatus::Failed, RunStatus::TimedOut];
+
     /// The canonical spelling, as stored.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -100,6 +107,16 @@ impl FromStr for RunStatus {
         }
     }
 }
+
+/// Who the audit trail names for the changes the scheduler makes to jobs (a job cancelled with
+/// its run).
+pub const SCHEDULER: &str = "scheduler";
+
+/// Why a run's job is cancelled when its start is refused by its constraint.
+pub const REFUSED_AT_START: &str = "its run was refused by its constraint";
+
+/// Why a soft-deleted tenant's schedules are paused and its unfinished runs cancelled.
+pub const TENANT_DELETED: &str = "tenant deleted";
 
 /// Why a due time did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::TimeDelta;
 use diesel::prelude::*;
 use jobstore_domain::{
-    Constraint, ConstraintId, Job, NewViolation, Run, RunId, RunStatus, Schedule, ScheduleId,
-    SkipReason, TenantId, Trigger, ViolationKind, check_limit, dedup_horizon, due_times,
-    plan_firing,
+    ActionKind, Constraint, ConstraintId, Job, NewViolation, Run, RunId, RunStatus, Schedule,
+    ScheduleId, SkipReason, TenantId, Trigger, ViolationKind, check_limit, dedup_horizon,
+    due_times, plan_firing,
 };
 
 use super::{
@@ -131,7 +131,13 @@ impl<S: Session> SchedulerRepository for S {
                 let latest = unfinished_runs(conn, tenant, schedule)?.into_iter().next();
                 latest
                     .map(|run| {
-                        runs::cancel(conn, settings, &run, "killLatestInstance", settings.now())
+                        runs::cancel(
+                            conn,
+                            settings,
+                            &run,
+                            ActionKind::KillLatestInstance.type_name(),
+                            settings.now(),
+                        )
                     })
                     .transpose()
             },
@@ -150,7 +156,13 @@ impl<S: Session> SchedulerRepository for S {
                 unfinished_runs(conn, tenant, schedule)?
                     .iter()
                     .map(|run| {
-                        runs::cancel(conn, settings, run, "killAllInstances", settings.now())
+                        runs::cancel(
+                            conn,
+                            settings,
+                            run,
+                            ActionKind::KillAllInstances.type_name(),
+                            settings.now(),
+                        )
                     })
                     .collect()
             },
@@ -449,7 +461,7 @@ fn unfinished_runs(
     tenant: &TenantId,
     schedule: &ScheduleId,
 ) -> Result<Vec<Run>, StorageError> {
-    let live = [RunStatus::Pending, RunStatus::Running].map(RunStatus::as_str);
+    let live = RunStatus::UNFINISHED.map(RunStatus::as_str);
     schedule_runs::table
         .filter(schedule_runs::tenant_id.eq(tenant.as_str()))
         .filter(schedule_runs::schedule_id.eq(schedule.as_str()))
@@ -475,7 +487,7 @@ fn prune(
             reason: "reaches before any time a database stores".to_owned(),
         }
     })?;
-    let live = [RunStatus::Pending, RunStatus::Running].map(RunStatus::as_str);
+    let live = RunStatus::UNFINISHED.map(RunStatus::as_str);
     let mut deleted = 0;
     let mut after: Option<(crate::stamp::Stamp, String)> = None;
     // A page at a time, oldest first, so that runs kept for their horizon never stop the

@@ -165,7 +165,7 @@ pub(crate) fn pause_tenant_schedules(
         .map(Schedule::try_from)
         .collect::<Result<_, _>>()?;
     for before in &unpaused {
-        let after = before.paused(Some("tenant deleted"), now)?;
+        let after = before.paused(Some(jobstore_domain::TENANT_DELETED), now)?;
         definitions::replace_schedule(conn, before, &after)?;
     }
     Ok(())
@@ -178,7 +178,7 @@ pub(crate) fn cancel_tenant_runs(
     tenant: &TenantId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StorageError> {
-    let live = [RunStatus::Pending, RunStatus::Running].map(RunStatus::as_str);
+    let live = RunStatus::UNFINISHED.map(RunStatus::as_str);
     let unfinished: Vec<Run> = schedule_runs::table
         .filter(schedule_runs::tenant_id.eq(tenant.as_str()))
         .filter(schedule_runs::status.eq_any(live))
@@ -189,7 +189,7 @@ pub(crate) fn cancel_tenant_runs(
         .map(Run::try_from)
         .collect::<Result<_, _>>()?;
     for run in &unfinished {
-        runs::store_run(conn, &run.cancel("tenant deleted", now)?)?;
+        runs::store_run(conn, &run.cancel(jobstore_domain::TENANT_DELETED, now)?)?;
     }
     Ok(())
 }

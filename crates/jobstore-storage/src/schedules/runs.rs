@@ -30,9 +30,6 @@ use crate::{
 /// Rows per insert: well under every backend's limit on bound parameters.
 const CHUNK: usize = 500;
 
-/// Who the audit trail names for the jobs the scheduler cancels.
-const SCHEDULER: &str = "scheduler";
-
 /// A fresh token for a call that inserts runs.
 pub(crate) fn fire_token() -> String {
     RunId::generate().to_string()
@@ -133,7 +130,7 @@ pub(crate) fn follow_jobs(
         };
         if run.status == RunStatus::Pending && update.run.status == RunStatus::Running {
             if let RunStart::Refused { .. } = start(conn, run, Delivery::Queued, now)? {
-                let reason = "its run was refused by its constraint";
+                let reason = jobstore_domain::REFUSED_AT_START;
                 cancelled.extend(cancel_job(conn, settings, job, reason, now)?);
             }
         } else {
@@ -243,7 +240,7 @@ fn latest_finished(
     tenant: &TenantId,
     schedule: &ScheduleId,
 ) -> Result<Option<Run>, StorageError> {
-    let ran = [RunStatus::Completed, RunStatus::Failed, RunStatus::TimedOut].map(RunStatus::as_str);
+    let ran = RunStatus::RAN.map(RunStatus::as_str);
     schedule_runs::table
         .filter(schedule_runs::tenant_id.eq(tenant.as_str()))
         .filter(schedule_runs::schedule_id.eq(schedule.as_str()))
@@ -313,7 +310,7 @@ fn cancel_job(
     }
     let change = Change::to(JobStatus::Cancelled)
         .reason(reason)
-        .actor(SCHEDULER);
+        .actor(jobstore_domain::SCHEDULER);
     let update = job.change(&change, now)?;
     writer::store_one(conn, settings, &update, Guard::Version)?;
     Ok(Some(update.job))
@@ -461,7 +458,9 @@ impl<S: Session> RunRepository for S {
                             RunStart::Started(run) | RunStart::Refused { run, .. } => Ok(run),
                         }
                     }
-                    RunStatus::Cancelled => cancel(conn, settings, &before, "cancelled", now),
+                    RunStatus::Cancelled => {
+                        cancel(conn, settings, &before, "cancelled by a caller", now)
+                    }
                     _ => {
                         let update = before.change(status, now)?;
                         store_run(conn, &update)?;
