@@ -5,7 +5,8 @@
 //! external batch system) and prints each job's audit trail. Then a schedule: three simulated
 //! hours of a quarter-hourly cron on a hand-moved clock, its runs' jobs done by a worker but
 //! for one that hangs past its constraint's limits, and the runs, violations and actions that
-//! came of it. With `RUST_LOG=jobstore=debug` it also shows the store's span for every call and
+//! came of it (those the sweep returned, and those the workers' calls queued, taken with
+//! `take_actions`). With `RUST_LOG=jobstore=debug` it also shows the store's span for every call and
 //! every SQL statement, on stderr.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -161,7 +162,9 @@ fn demo_start() -> DateTime<Utc> {
 /// hours, fired as the clock moves in 5-minute steps. A worker starts each run's job as it is
 /// enqueued and completes it at the next step, except the job of the fourth run, which hangs:
 /// past 10 minutes the sweep records it as overdue, the runs due meanwhile are refused (one at a
-/// time), and past 30 minutes the sweep times it out and cancels its job.
+/// time: the claim returns their jobs CANCELLED, and their `on_violation` actions are queued),
+/// and past 30 minutes the sweep times it out and cancels its job. Each step the loop takes the
+/// queued actions, as a scheduler would.
 fn schedule_demo() -> Result<(), StorageError> {
     let clock = ManualClock::at(demo_start());
     let store = Store::open_url(DEMO_DB)?.with_clock(clock.clone());
@@ -227,22 +230,41 @@ fn schedule_demo() -> Result<(), StorageError> {
     let mut held: Vec<Lease> = Vec::new();
     let mut hung: Option<Lease> = None;
     let mut started = 0;
-    let mut returned: Vec<(DateTime<Utc>, Action)> = Vec::new();
+    let mut actions: Vec<Taken> = Vec::new();
     for _ in 0..36 {
         clock.advance(TimeDelta::minutes(5));
         let now = clock.now();
+        // The sweep returns its actions: this loop is their caller.
         let swept = store.sweep_overdue(100)?;
-        returned.extend(swept.actions.into_iter().map(|a| (now, a)));
+        let mut swept_runs = Vec::new();
+        for violation in &swept.violations {
+            let run = store.get_run_by_id(&violation.tenant_id, &violation.run_id)?;
+            if !swept_runs.contains(&run.scheduled_at) {
+                swept_runs.push(run.scheduled_at);
+            }
+        }
+        for action in swept.actions {
+            actions.push(Taken {
+                at: now,
+                queued: false,
+                // Which trigger fired it, from the links made above.
+                trigger: if action.id == page.id {
+                    Trigger::OnTimeout
+                } else {
+                    Trigger::OnViolation
+                },
+                runs: swept_runs.clone(),
+                action,
+            });
+        }
         store.fire_due(100)?;
         // Last step's jobs are done.
         for lease in held.drain(..) {
             store.complete(&lease)?;
         }
         for job in store.claim(&request)? {
-            // A job whose run its constraint refused is cancelled, not started. The claim
-            // returns it as RUNNING all the same (a known bug of the new schedules code), so
-            // the worker reads it back.
-            if store.get_job(&job.tenant_id, &job.id)?.status != JobStatus::Running {
+            // A job whose run its constraint refused comes back CANCELLED, not started.
+            if job.status != JobStatus::Running {
                 continue;
             }
             let lease = job.lease().expect("a started job has a lease");
@@ -253,19 +275,40 @@ fn schedule_demo() -> Result<(), StorageError> {
                 held.push(lease);
             }
         }
+        // What the workers' calls fired (a refused start above, a run completed with its job)
+        // has no caller: it waits in the queue for a scheduler to take it.
+        for due in store.take_actions(100)? {
+            actions.push(Taken {
+                at: now,
+                queued: true,
+                trigger: due.trigger,
+                runs: vec![due.run.scheduled_at],
+                action: due.action,
+            });
+        }
     }
     for lease in held.drain(..) {
         store.complete(&lease)?;
     }
     print_runs(&store, &schedule)?;
     print_violations(&store, &schedule, &constraint.id)?;
-    println!("actions returned to the caller (jobstore calls no hook itself):");
-    row3("at", "action", "config");
-    for (at, action) in &returned {
-        row3(
-            &local(*at).to_string(),
-            &format!("{} ({})", action.name, action.kind.type_name()),
-            &action.kind.config_json().unwrap_or_default(),
+    println!("actions for the caller to take (jobstore calls no hook itself):");
+    println!(
+        "  (returned: by the sweep; queued: fired in a worker's call, taken with take_actions)"
+    );
+    let row = |at: &str, how: &str, trigger: &str, due: &str, action: &str, config: &str| {
+        println!("  {at:<5}  {how:<8}  {trigger:<12}  {due:<7}  {action:<26}  {config}");
+    };
+    row("at", "how", "trigger", "run due", "action", "config");
+    for taken in &actions {
+        let due: Vec<String> = taken.runs.iter().map(|at| local(*at).to_string()).collect();
+        row(
+            &local(taken.at).to_string(),
+            if taken.queued { "queued" } else { "returned" },
+            taken.trigger.as_str(),
+            &due.join(","),
+            &format!("{} ({})", taken.action.name, taken.action.kind.type_name()),
+            &taken.action.kind.config_json().unwrap_or_default(),
         );
     }
     if let Some(lease) = hung {
@@ -277,8 +320,15 @@ fn schedule_demo() -> Result<(), StorageError> {
     Ok(())
 }
 
-fn row3(a: &str, b: &str, c: &str) {
-    println!("  {a:<6}  {b:<26}  {c}");
+/// An action the demo's scheduler loop took: returned by the sweep, or queued and taken with
+/// `take_actions`.
+struct Taken {
+    at: DateTime<Utc>,
+    queued: bool,
+    trigger: Trigger,
+    /// The due times of the runs it was fired for.
+    runs: Vec<DateTime<Utc>>,
+    action: Action,
 }
 
 fn print_runs(store: &Store, schedule: &Schedule) -> Result<(), StorageError> {
@@ -289,7 +339,7 @@ fn print_runs(store: &Store, schedule: &Schedule) -> Result<(), StorageError> {
     };
     println!("runs:");
     let row = |due: &str, status: &str, ran: &str, job: &str, note: &str| {
-        println!("  {due:<5}  {status:<9}  {ran:<13}  {job:<9}  {note}");
+        println!("  {due:<5}  {status:<9}  {ran:<14}  {job:<9}  {note}");
     };
     row("due", "status", "ran", "job", "note");
     let mut runs = store.list_runs(&schedule.tenant_id, &schedule.id, 100)?;
