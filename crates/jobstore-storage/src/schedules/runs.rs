@@ -454,7 +454,8 @@ impl<S: Session> RunRepository for S {
                 let before = read_run(conn, tenant, run)?;
                 match status {
                     RunStatus::Running if before.status == RunStatus::Pending => {
-                        match start(conn, &before, Delivery::Returned, now)? {
+                        // This call returns only the run: a refusal's actions are queued.
+                        match start(conn, &before, Delivery::Queued, now)? {
                             RunStart::Started(run) | RunStart::Refused { run, .. } => Ok(run),
                         }
                     }
