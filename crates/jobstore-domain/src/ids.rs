@@ -107,6 +107,37 @@ id_type!(
     "stats_period_id"
 );
 
+id_type!(
+    /// Identifies a study within its tenant.
+    StudyId,
+    "study_id"
+);
+id_type!(
+    /// Identifies a user within its tenant.
+    UserId,
+    "user_id"
+);
+id_type!(
+    /// Identifies a study's result (a job's output).
+    ResultId,
+    "result_id"
+);
+id_type!(
+    /// Identifies a result's evidence artifact.
+    EvidenceId,
+    "evidence_id"
+);
+id_type!(
+    /// Identifies a cost record.
+    CostRecordId,
+    "cost_record_id"
+);
+id_type!(
+    /// Identifies an audit-log entry.
+    AuditId,
+    "audit_id"
+);
+
 fn validate_id(field: &'static str, value: &str) -> Result<(), DomainError> {
     if value.is_empty() {
         return Err(invalid(field, "must not be empty"));

@@ -35,6 +35,7 @@ mod listing;
 mod retry;
 mod schedule;
 mod status;
+mod study;
 mod tenant;
 mod text;
 mod time;
@@ -43,8 +44,9 @@ mod update;
 
 pub use error::{DomainError, StaleLease};
 pub use ids::{
-    ActionId, ConstraintId, JobId, LeaseId, MAX_ID_LEN, RunId, ScheduleId, StatsPeriodId, TenantId,
-    TransitionId, ViolationId,
+    ActionId, AuditId, ConstraintId, CostRecordId, EvidenceId, JobId, LeaseId, MAX_ID_LEN,
+    ResultId, RunId, ScheduleId, StatsPeriodId, StudyId, TenantId, TransitionId, UserId,
+    ViolationId,
 };
 pub use job::{
     DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job, NewJob, check_output, decode_commands,
@@ -55,6 +57,7 @@ pub use listing::{Cursor, JobFilter, MAX_PAGE_SIZE, Page, PageRequest, check_lim
 pub use retry::RetryPolicy;
 pub use schedule::*;
 pub use status::JobStatus;
+pub use study::*;
 pub use tenant::{NewTenant, OAuthIdentity, Tenant, TenantUpdate};
 pub use text::MAX_TEXT_BYTES;
 pub use time::check_time;
