@@ -35,6 +35,14 @@ pub enum DomainError {
         /// The status asked for.
         to: crate::RunStatus,
     },
+    /// The study state machine has no edge from `from` to `to`.
+    #[error("invalid study transition from {from} to {to}")]
+    InvalidStudyTransition {
+        /// The study's state when the change was asked for.
+        from: crate::StudyState,
+        /// The state asked for.
+        to: crate::StudyState,
+    },
     /// A retry was asked for a job that has used all its retries.
     #[error("retries exhausted: {retry_count} of {max_retries} used")]
     RetriesExhausted {

@@ -13,6 +13,7 @@ use crate::DomainError;
 /// assert!(!JobStatus::Completed.can_transition_to(JobStatus::Pending));
 /// // The spellings of the systems jobstore replaces parse to the canonical statuses.
 /// assert_eq!("SUCCEEDED".parse::<JobStatus>().unwrap(), JobStatus::Completed);
+/// assert_eq!("executing".parse::<JobStatus>().unwrap(), JobStatus::Running);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobStatus {
@@ -20,7 +21,7 @@ pub enum JobStatus {
     Pending,
     /// Given to a worker (claimed); SCHEDULED elsewhere.
     Assigned,
-    /// The worker has started it.
+    /// The worker has started it; `executing` in seed 004.
     Running,
     /// Finished successfully; final. SUCCEEDED elsewhere.
     Completed,
@@ -127,14 +128,15 @@ impl fmt::Display for JobStatus {
 impl FromStr for JobStatus {
     type Err = DomainError;
 
-    /// Parses the canonical spellings and those of the systems jobstore replaces (SCHEDULED, SUCCEEDED, CANCELED),
-    /// in any letter case.
+    /// Parses the canonical spellings and those of the systems jobstore replaces (SCHEDULED,
+    /// EXECUTING, SUCCEEDED, CANCELED), in any letter case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const SPELLINGS: [(&str, JobStatus); 10] = [
+        const SPELLINGS: [(&str, JobStatus); 11] = [
             ("PENDING", JobStatus::Pending),
             ("ASSIGNED", JobStatus::Assigned),
             ("SCHEDULED", JobStatus::Assigned),
             ("RUNNING", JobStatus::Running),
+            ("EXECUTING", JobStatus::Running),
             ("COMPLETED", JobStatus::Completed),
             ("SUCCEEDED", JobStatus::Completed),
             ("FAILED", JobStatus::Failed),
@@ -221,6 +223,8 @@ mod tests {
         assert_eq!("SCHEDULED".parse(), Ok(Assigned));
         assert_eq!("succeeded".parse(), Ok(Completed));
         assert_eq!("Canceled".parse(), Ok(Cancelled));
+        assert_eq!("executing".parse(), Ok(Running));
+        assert_eq!("EXECUTING".parse(), Ok(Running));
         assert!("DONE".parse::<JobStatus>().is_err());
         assert!("".parse::<JobStatus>().is_err());
     }
