@@ -16,6 +16,32 @@ use crate::{
     stamp::Stamp,
 };
 
+/// How a row's unreadable field is reported: the row's [`StorageError::CorruptRow`].
+pub(crate) fn corrupt(
+    entity: Entity,
+    id: String,
+) -> impl Fn(jobstore_domain::DomainError) -> StorageError {
+    move |source| StorageError::CorruptRow {
+        entity,
+        id: id.clone(),
+        source,
+    }
+}
+
+/// A page of records ordered by id, read with one row more than the page to know whether
+/// there is a next one; the cursor is the last id.
+pub(crate) fn page_by_id<T>(
+    mut items: Vec<T>,
+    page: &jobstore_domain::PageRequest,
+    id_of: impl Fn(&T) -> String,
+) -> jobstore_domain::Page<T> {
+    let next = (items.len() > page.limit as usize).then(|| {
+        items.truncate(page.limit as usize);
+        jobstore_domain::Cursor::from_text(items.last().map(&id_of).unwrap_or_default())
+    });
+    jobstore_domain::Page { items, next }
+}
+
 /// A time as stored: UTC, to the microsecond.
 pub(crate) fn stored(at: DateTime<Utc>) -> Stamp {
     Stamp(at.trunc_subsecs(6).naive_utc())

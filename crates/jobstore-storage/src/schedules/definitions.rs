@@ -8,7 +8,7 @@ use jobstore_domain::{
 };
 
 use super::{
-    lock_schedule, page_by_id, read_constraint, read_schedule,
+    lock_schedule, read_constraint, read_schedule,
     rows::{ActionRow, ConstraintRow, ParsedCrons, ScheduleActionRow, ScheduleRow},
     runs,
 };
@@ -71,7 +71,7 @@ impl<S: Session> ScheduleRepository for S {
                 .into_iter()
                 .map(Schedule::try_from)
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(page_by_id(items, page, |s| s.id.to_string()))
+            Ok(crate::rows::page_by_id(items, page, |s| s.id.to_string()))
         })
     }
 
@@ -304,7 +304,7 @@ impl<S: Session> ScheduleRepository for S {
                 .into_iter()
                 .map(Action::try_from)
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(page_by_id(items, page, |a| a.id.to_string()))
+            Ok(crate::rows::page_by_id(items, page, |a| a.id.to_string()))
         })
     }
 

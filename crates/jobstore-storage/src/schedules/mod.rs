@@ -14,8 +14,8 @@ pub(crate) mod runs;
 
 use diesel::prelude::*;
 use jobstore_domain::{
-    Action, Constraint, ConstraintId, Cursor, Page, PageRequest, Run, RunStatus, Schedule,
-    ScheduleAction, ScheduleId, TenantId, Trigger,
+    Action, Constraint, ConstraintId, Run, RunStatus, Schedule, ScheduleAction, ScheduleId,
+    TenantId, Trigger,
 };
 
 use crate::{
@@ -213,13 +213,4 @@ fn actions_taken(actions: &[Action]) -> Option<String> {
             .collect::<Vec<_>>()
             .join(",")
     })
-}
-
-/// A page of records ordered by id: one more is read to know whether there is a next page.
-fn page_by_id<T>(mut items: Vec<T>, page: &PageRequest, id_of: impl Fn(&T) -> String) -> Page<T> {
-    let next = (items.len() > page.limit as usize).then(|| {
-        items.truncate(page.limit as usize);
-        Cursor::from_text(items.last().map(&id_of).unwrap_or_default())
-    });
-    Page { items, next }
 }

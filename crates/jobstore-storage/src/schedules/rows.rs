@@ -15,22 +15,13 @@ use jobstore_domain::{
 
 use crate::{
     Entity, StorageError,
-    rows::{stored, utc},
+    rows::{corrupt, stored, utc},
     schema::{
         actions, constraint_violations, constraints, orchestrator_stats, run_actions,
         schedule_actions, schedule_runs, scheduler_stats, schedules,
     },
     stamp::Stamp,
 };
-
-/// A reader of one row's fields: every refusal becomes the row's [`StorageError::CorruptRow`].
-fn corrupt(entity: Entity, id: String) -> impl Fn(DomainError) -> StorageError {
-    move |source| StorageError::CorruptRow {
-        entity,
-        id: id.clone(),
-        source,
-    }
-}
 
 fn span(field: &'static str, seconds: Option<i64>) -> Result<Option<TimeSpan>, DomainError> {
     seconds
