@@ -56,7 +56,9 @@
 //!   `mysql`); put each area's cases in a file of its own.
 //! - Concurrency cases open a store per thread with [`TestDb::open_store`]; raw SQL (to write
 //!   what the API would refuse, or to count rows) goes through [`TestDb::execute`] and
-//!   [`TestDb::count_where`].
+//!   [`TestDb::count_where`]; [`race`] releases them together and stops a hung race.
+
+pub mod race;
 
 use std::{fmt, time::Duration};
 

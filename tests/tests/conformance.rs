@@ -49,6 +49,15 @@ mod scheduler;
 #[path = "conformance/schedules.rs"]
 mod schedules;
 #[cfg(test)]
+#[path = "conformance/studies.rs"]
+mod studies;
+#[cfg(test)]
+#[path = "conformance/study_rules.rs"]
+mod study_rules;
+#[cfg(test)]
+#[path = "conformance/study_workers.rs"]
+mod study_workers;
+#[cfg(test)]
 #[path = "conformance/tenants.rs"]
 mod tenants;
 #[cfg(test)]

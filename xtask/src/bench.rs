@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: per backend, enqueue and burn-down throughput (one job or 64 a call,
 //! reported separately or handed off with the next claim), claim latency, wake-up latency of an
 //! idle worker, and the claim's scaling, as ratios to a baseline measured in the same run
-//! (pgbench -N on PostgreSQL), and schedulers firing a minute's due schedules at once; `--json`
-//! adds the numbers as one JSON line for scripts.
+//! (pgbench -N on PostgreSQL), schedulers firing a minute's due schedules at once, and a study's
+//! creation from its manifest and its statistics; `--json` adds the numbers as one JSON line for
+//! scripts.
 
 use crate::{address::ServerAddress, backends::BackendName, servers};
 use std::{
@@ -14,10 +15,14 @@ use std::{
 
 use chrono::{DurationRound, TimeDelta, Utc};
 use diesel::{RunQueryDsl, connection::SimpleConnection};
-use jobstore_domain::{JobId, JobTemplate, NewJob, NewSchedule, NewTenant, TenantId};
+use jobstore_domain::{
+    Cell, JobId, JobTemplate, Manifest, ManifestTemplate, NewJob, NewSchedule, NewStudy, NewTenant,
+    StudyId, TenantId,
+};
 use jobstore_storage::{
     Backend, ClaimRequest, DbConnection, JobRepository, ManualClock, ScheduleRepository,
-    SchedulerRepository, StorageError, Store, StoreConfig, TenantRepository, WorkerRepository,
+    SchedulerRepository, StorageError, Store, StoreConfig, StudyDataRepository, StudyRepository,
+    TenantRepository, WorkerRepository,
 };
 use serde_json::{Value, json};
 
@@ -53,6 +58,12 @@ pub(crate) struct BenchArgs {
     /// Schedules each `fire_due` call of the fire phase fires at most.
     #[arg(long, default_value_t = 100)]
     fire_limit: u32,
+    /// Queries of the study phase's manifest (its jobs: queries × surfaces).
+    #[arg(long, default_value_t = 1_000)]
+    study_queries: usize,
+    /// Surfaces of the study phase's manifest.
+    #[arg(long, default_value_t = 100)]
+    study_surfaces: usize,
     /// Seconds pgbench runs.
     #[arg(long, default_value_t = 15)]
     pgbench_seconds: u32,
@@ -80,10 +91,13 @@ enum Phase {
     Scale,
     /// `--schedulers` schedulers firing `--schedules` schedules due in the same minute.
     Fire,
+    /// `create_from_manifest` of `--study-queries` × `--study-surfaces` jobs against
+    /// `create_jobs` of as many, then `study_stats` over the study finished with a result each.
+    Study,
 }
 
 impl Phase {
-    const ALL: [Phase; 8] = [
+    const ALL: [Phase; 9] = [
         Phase::Enqueue,
         Phase::Batch1,
         Phase::Stream,
@@ -92,11 +106,15 @@ impl Phase {
         Phase::Wakeup,
         Phase::Scale,
         Phase::Fire,
+        Phase::Study,
     ];
 
     /// Whether the phase measures a rate that is compared with pgbench.
     fn is_throughput(self) -> bool {
-        !matches!(self, Phase::Wakeup | Phase::Scale | Phase::Fire)
+        !matches!(
+            self,
+            Phase::Wakeup | Phase::Scale | Phase::Fire | Phase::Study
+        )
     }
 }
 
@@ -151,6 +169,7 @@ struct Measured {
     wakeup: Option<Percentiles>,
     scale: Option<Scale>,
     fire: Option<Fire>,
+    study: Option<StudyBench>,
 }
 
 /// Runs the phases asked for on `name`, each printing its line.
@@ -185,6 +204,9 @@ fn measure(name: BackendName, args: &BenchArgs) -> Result<Measured, String> {
     }
     if args.runs(Phase::Fire) {
         measured.fire = Some(fire_phase(&db, args)?);
+    }
+    if args.runs(Phase::Study) {
+        measured.study = Some(study_phase(&db, args)?);
     }
     Ok(measured)
 }
@@ -223,6 +245,12 @@ impl Measured {
             "fire_calls": self.fire.as_ref().map(|f| f.calls),
             "fire_call_p50_ms": self.fire.as_ref().map(|f| ms(f.call.p50)),
             "fire_call_p99_ms": self.fire.as_ref().map(|f| ms(f.call.p99)),
+            "study_jobs": self.study.as_ref().map(|s| s.jobs),
+            "study_create_jobs_per_s": self.study.as_ref().map(|s| s.manifest_jobs_per_second),
+            "study_create_jobs_baseline_per_s": self.study.as_ref().map(|s| s.create_jobs_per_second),
+            "study_create_ratio": self.study.as_ref().map(StudyBench::ratio),
+            "study_stats_p50_ms": self.study.as_ref().map(|s| ms(s.stats_median)),
+            "study_stats_max_ms": self.study.as_ref().map(|s| ms(s.stats_max)),
         })
     }
 }
@@ -867,6 +895,299 @@ fn check_fired_once(db: &BenchDb, schedules: usize, fired: &Fired) -> Result<(),
         ));
     }
     Ok(())
+}
+
+/// How many times the study phase times `study_stats`.
+const STATS_SAMPLES: usize = 5;
+
+/// What the study phase measured.
+#[derive(Debug)]
+struct StudyBench {
+    /// Jobs of the study, and of the `create_jobs` call it is compared with.
+    jobs: usize,
+    /// `create_from_manifest`: jobs per second.
+    manifest_jobs_per_second: f64,
+    /// `create_jobs` of as many jobs in one call, before and after it: the mean jobs per second.
+    create_jobs_per_second: f64,
+    /// `study_stats` over the finished study: the median of [`STATS_SAMPLES`] calls.
+    stats_median: Duration,
+    /// The slowest of them.
+    stats_max: Duration,
+}
+
+impl StudyBench {
+    /// Creation from the manifest against `create_jobs`, per job: above 1 is faster.
+    fn ratio(&self) -> f64 {
+        self.manifest_jobs_per_second / self.create_jobs_per_second
+    }
+}
+
+/// A study of `args.study_queries` × `args.study_surfaces` jobs: `create_from_manifest` (one
+/// transaction) timed against `create_jobs` of the same jobs (each with its cell's spec) in one
+/// call, made once before and once after it; then the study finished by hand with set-based SQL (its jobs COMPLETED, a result
+/// with one evidence and one cost record per job) and `study_stats` timed [`STATS_SAMPLES`]
+/// times, its answer checked against what was written.
+fn study_phase(db: &BenchDb, args: &BenchArgs) -> Result<StudyBench, String> {
+    db.reset()?;
+    let store = db.store(1)?;
+    let tenant = store
+        .create_tenant(NewTenant::named("study"))
+        .map_err(|e| e.to_string())?;
+    // A table in use has statistics (see `fresh_queue`).
+    enqueue(&store, &tenant.id, "warm-up", 1_000)?;
+    db.analyze()?;
+    let queries: Vec<String> = (0..args.study_queries)
+        .map(|q| format!("query {q}"))
+        .collect();
+    let surfaces: Vec<String> = (0..args.study_surfaces)
+        .map(|s| format!("surface-{s}"))
+        .collect();
+    let jobs = queries.len() * surfaces.len();
+    let template = ManifestTemplate {
+        queue: "study".into(),
+        image_uri: Some("bench:latest".into()),
+        commands: vec!["true".into()],
+        ..ManifestTemplate::default()
+    };
+    // The baseline before and after the study, so that neither goes into an emptier table: the
+    // study is compared with the mean of the two.
+    let by_hand: Vec<NewJob> = queries
+        .iter()
+        .flat_map(|query| surfaces.iter().map(move |surface| (query, surface)))
+        .map(|(query, surface)| NewJob {
+            image_uri: template.image_uri.clone(),
+            commands: template.commands.clone(),
+            queue: "by-hand".into(),
+            spec: Some(
+                Cell {
+                    query: query.clone(),
+                    surface: surface.clone(),
+                    location: None,
+                }
+                .spec_json(),
+            ),
+            ..NewJob::new(tenant.id.clone())
+        })
+        .collect();
+    let create_jobs = |by_hand: Vec<NewJob>| -> Result<f64, String> {
+        let started = Instant::now();
+        store
+            .create_jobs(by_hand)
+            .map_err(|e| format!("create_jobs: {e}"))?;
+        let rate = jobs as f64 / started.elapsed().as_secs_f64();
+        db.analyze()?;
+        Ok(rate)
+    };
+    let before = create_jobs(by_hand.clone())?;
+    let manifest = Manifest {
+        template,
+        queries,
+        surfaces,
+        locations: Vec::new(),
+    };
+    let study = store
+        .create_study(NewStudy::new(tenant.id.clone(), "bench study"))
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    store
+        .create_from_manifest(&tenant.id, &study.id, &manifest)
+        .map_err(|e| format!("create_from_manifest: {e}"))?;
+    let manifest_jobs_per_second = jobs as f64 / started.elapsed().as_secs_f64();
+    db.analyze()?;
+    let after = create_jobs(by_hand)?;
+    let create_jobs_per_second = (before + after) / 2.0;
+    let progress = store
+        .study_progress(&tenant.id, &study.id)
+        .map_err(|e| e.to_string())?;
+    if progress.pending != jobs as u64 || progress.total() != jobs as u64 {
+        return Err(format!(
+            "study: create_from_manifest made {progress:?}, not {jobs} PENDING jobs"
+        ));
+    }
+    let filling = Instant::now();
+    let expected_cost = finish_study(db, &tenant.id, &study.id)?;
+    let filled = filling.elapsed();
+    let mut samples = Vec::with_capacity(STATS_SAMPLES);
+    let mut stats = None;
+    for _ in 0..STATS_SAMPLES {
+        let t = Instant::now();
+        stats = Some(
+            store
+                .study_stats(&tenant.id, &study.id)
+                .map_err(|e| format!("study_stats: {e}"))?,
+        );
+        samples.push(t.elapsed());
+    }
+    let stats = stats.ok_or("no study_stats call")?;
+    let n = jobs as u64;
+    let successes = (0..jobs).filter(|i| succeeded(*i)).count() as u64;
+    if stats.jobs.completed != n
+        || stats.jobs.total() != n
+        || stats.results != n
+        || stats.successes != successes
+        || stats.evidence != n
+        || stats.per_surface.len() != args.study_surfaces
+        || stats.cost.get("EUR") != Some(&expected_cost)
+    {
+        return Err(format!(
+            "study: study_stats disagrees with what was written ({n} jobs, results and evidence, \
+             {successes} successes, {expected_cost} EUR cents): {:?} jobs, {} results, {} \
+             successes, {} evidence, {} surfaces, cost {:?}",
+            stats.jobs,
+            stats.results,
+            stats.successes,
+            stats.evidence,
+            stats.per_surface.len(),
+            stats.cost
+        ));
+    }
+    samples.sort_unstable();
+    let bench = StudyBench {
+        jobs,
+        manifest_jobs_per_second,
+        create_jobs_per_second,
+        stats_median: percentile(&samples, 0.5),
+        stats_max: samples.last().copied().unwrap_or_default(),
+    };
+    println!(
+        "{:<16}{:>9.0} jobs/s create_from_manifest, {:.0} jobs/s create_jobs ({before:.0} before, \
+         {after:.0} after) = {:.2} x  ({jobs} jobs, one call each)",
+        "study create",
+        bench.manifest_jobs_per_second,
+        bench.create_jobs_per_second,
+        bench.ratio(),
+    );
+    println!(
+        "{:<16}p50 {:>6.2} ms max {:>6.2} ms  ({STATS_SAMPLES} calls; {jobs} jobs COMPLETED with \
+         {jobs} results, evidence and cost records, written in {:.0} s)",
+        "study stats",
+        ms(bench.stats_median),
+        ms(bench.stats_max),
+        filled.as_secs_f64()
+    );
+    Ok(bench)
+}
+
+/// Whether the study phase's `i`-th result succeeded: nine in ten.
+fn succeeded(i: usize) -> bool {
+    !i.is_multiple_of(10)
+}
+
+/// A study job's id and spec, as read back.
+#[derive(diesel::QueryableByName)]
+struct JobSpec {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    job_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    spec: Option<String>,
+}
+
+/// Finishes a study by hand, in one transaction (through the API this would measure the
+/// workers, not the statistics): its jobs COMPLETED, the study COMPLETED, and per job a result
+/// (of its cell; nine in ten successful), one evidence and one cost record in EUR, inserted 500
+/// rows a statement. Returns the costs' sum in cents.
+fn finish_study(db: &BenchDb, tenant: &TenantId, study: &StudyId) -> Result<i64, String> {
+    let mut conn =
+        DbConnection::open(&db.url, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    let at = |i: usize| {
+        quote(
+            &(Utc::now() + TimeDelta::milliseconds(i as i64))
+                .format("%Y-%m-%d %H:%M:%S%.6f")
+                .to_string(),
+        )
+    };
+    let of_study = format!(
+        "tenant_id = {} AND study_id = {}",
+        quote(tenant.as_str()),
+        quote(study.as_str())
+    );
+    let specs: Vec<JobSpec> = diesel::sql_query(format!(
+        "SELECT job_id, spec FROM jobs WHERE {of_study} ORDER BY job_id"
+    ))
+    .load(&mut conn)
+    .map_err(|e| format!("reading the study's jobs: {e}"))?;
+    let mut results = Vec::with_capacity(specs.len());
+    let mut evidence = Vec::with_capacity(specs.len());
+    let mut costs = Vec::with_capacity(specs.len());
+    let mut total = 0;
+    for (i, job) in specs.iter().enumerate() {
+        let cell = Cell::from_spec_json(job.spec.as_deref().unwrap_or_default())
+            .map_err(|e| format!("job {}: {e}", job.job_id))?;
+        let (t, s, j) = (
+            quote(tenant.as_str()),
+            quote(study.as_str()),
+            quote(&job.job_id),
+        );
+        let success = if succeeded(i) { "TRUE" } else { "FALSE" };
+        results.push(format!(
+            "({t}, 'r-{i}', {s}, {j}, {}, {}, {success}, 'an answer', '{{}}', {}, {}, {}, {})",
+            quote(&cell.surface),
+            quote(&cell.query),
+            200 + i % 5_000,
+            20 + i % 100,
+            300 + i % 700,
+            at(i)
+        ));
+        evidence.push(format!(
+            "({t}, 'e-{i}', 'r-{i}', 'screenshot', 's3://bench-evidence/{}/{i}.png', '{i:064x}', \
+             {}, 'image/png', {})",
+            study.as_str(),
+            40_000 + i % 10_000,
+            at(i)
+        ));
+        let cents = 1 + (i % 7) as i64;
+        total += cents;
+        costs.push(format!(
+            "({t}, 'c-{i}', {s}, {j}, 'llm', 'bench', '1000', 'tokens', {cents}, 'EUR', {})",
+            at(i)
+        ));
+    }
+    let inserts = [
+        (
+            "results (tenant_id, result_id, study_id, job_id, surface, query, success, \
+             response_text, data, latency_ms, tokens_in, tokens_out, created_at)",
+            results,
+        ),
+        (
+            "evidence (tenant_id, evidence_id, result_id, kind, uri, sha256, size_bytes, \
+             content_type, captured_at)",
+            evidence,
+        ),
+        (
+            "cost_records (tenant_id, cost_record_id, study_id, job_id, category, provider, \
+             quantity, unit, amount_minor, currency, recorded_at)",
+            costs,
+        ),
+    ];
+    let mut statements = vec![
+        "BEGIN".to_owned(),
+        format!(
+            "UPDATE jobs SET status = 'COMPLETED', started_at = {now}, completed_at = {now}, \
+             updated_at = {now}, version = version + 3 WHERE {of_study}",
+            now = at(0)
+        ),
+        format!("UPDATE studies SET state = 'COMPLETED', version = version + 2 WHERE {of_study}"),
+    ];
+    for (table, rows) in inserts {
+        for chunk in rows.chunks(500) {
+            statements.push(format!("INSERT INTO {table} VALUES {}", chunk.join(", ")));
+        }
+    }
+    statements.push("COMMIT".to_owned());
+    for sql in &statements {
+        conn.batch_execute(sql).map_err(|e| {
+            format!(
+                "finishing the study ({}...): {e}",
+                sql.chars().take(60).collect::<String>()
+            )
+        })?;
+    }
+    if db.backend == Backend::Postgres {
+        conn.batch_execute("ANALYZE jobs, studies, results, evidence, cost_records")
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(total)
 }
 
 /// A `COUNT(*) AS n`.

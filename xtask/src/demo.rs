@@ -6,18 +6,23 @@
 //! hours of a quarter-hourly cron on a hand-moved clock, its runs' jobs done by a worker but
 //! for one that hangs past its constraint's limits, and the runs, violations and actions that
 //! came of it (those the sweep returned, and those the workers' calls queued, taken with
-//! `take_actions`). With `RUST_LOG=jobstore=debug` it also shows the store's span for every call and
-//! every SQL statement, on stderr.
+//! `take_actions`). Last a small study: a user creates it from a manifest, a worker completes its
+//! jobs with their results and evidence, costs are recorded, and its trail, statistics, costs
+//! and audit log are printed. With `RUST_LOG=jobstore=debug` it also shows the store's span for
+//! every call and every SQL statement, on stderr.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use jobstore_domain::{
-    Action, ActionKind, Change, Hook, HookKind, Job, JobStatus, JobTemplate, Lease, NewAction,
-    NewConstraint, NewJob, NewSchedule, NewTenant, OAuthIdentity, RetryPolicy, Schedule,
-    ScheduleAction, Trigger,
+    Action, ActionKind, Amount, Cell, Change, Currency, EvidenceKind, Hook, HookKind, Job,
+    JobStatus, JobTemplate, Lease, Manifest, NewAction, NewCheckpoint, NewConstraint,
+    NewCostRecord, NewEvidence, NewJob, NewResult, NewSchedule, NewStudy, NewTenant, NewUser,
+    OAuthIdentity, PageRequest, ResultMetrics, RetryPolicy, Role, Schedule, ScheduleAction,
+    Trigger,
 };
 use jobstore_storage::{
-    ClaimRequest, Clock, JobRepository, ManualClock, RunRepository, ScheduleRepository,
-    SchedulerRepository, StorageError, Store, TenantRepository, WorkerRepository,
+    AuditFilter, ClaimRequest, Clock, CostFilter, JobRepository, ManualClock, RunRepository,
+    ScheduleRepository, SchedulerRepository, StorageError, Store, StudyDataRepository,
+    StudyRepository, TenantRepository, UserRepository, WorkerRepository,
 };
 
 const DEMO_DB: &str = "target/jobstore-demo.db";
@@ -46,7 +51,8 @@ pub(crate) fn run() -> Result<(), String> {
     for job in &jobs {
         print_trail(&store, job).map_err(|e| e.to_string())?;
     }
-    schedule_demo().map_err(|e| e.to_string())
+    schedule_demo().map_err(|e| e.to_string())?;
+    study_demo().map_err(|e| e.to_string())
 }
 
 /// Two tenants, four jobs, each taken down a different path.
@@ -403,5 +409,244 @@ fn print_violations(
         );
     }
     println!();
+    Ok(())
+}
+
+/// A small study: a user creates it from a manifest of 3 queries × 2 surfaces, a worker claims
+/// and starts each job and completes it with its result (metrics and a screenshot) in one call,
+/// a billing service records what each job cost in EUR; then the study's trail, its statistics
+/// and costs (aggregated by the database), and its audit log.
+fn study_demo() -> Result<(), StorageError> {
+    let store = Store::open_url(DEMO_DB)?;
+    let tenant = store.create_tenant(NewTenant::named("Umbrella Research"))?;
+    // Audited writes name the actor of the handle they are made through ("system" by default).
+    let admin = store.acting_as("admin@umbrella.example");
+    let ann = admin.create_user(NewUser::new(
+        tenant.id.clone(),
+        "Ann.Lee@umbrella.example",
+        "Ann Lee",
+        Role::Member,
+    ))?;
+    let as_ann = store.acting_as(ann.email.clone());
+    let study = as_ann.create_study(NewStudy {
+        description: Some("How three questions are answered on two assistants".into()),
+        created_by: Some(ann.id.clone()),
+        ..NewStudy::new(tenant.id.clone(), "brand visibility")
+    })?;
+    let manifest = Manifest::parse(
+        r#"{"template": {"queue": "study", "imageUri": "registry.example/asker:3", "maxRetries": 1},
+            "queries": ["best running shoes", "waterproof hiking boots", "trail shoes for wide feet"],
+            "surfaces": ["chatgpt", "perplexity"]}"#,
+    )?;
+    let study = as_ann.create_from_manifest(&tenant.id, &study.id, &manifest)?;
+    println!(
+        "\nstudy {:?} of {} ({} by {}): {} jobs, {}",
+        study.name,
+        tenant.name,
+        study.id,
+        ann.name,
+        manifest.cell_count(),
+        study.state
+    );
+
+    let worker = store.acting_as("worker-7");
+    let request = ClaimRequest {
+        start: true,
+        lease_for: TimeDelta::minutes(5),
+        ..ClaimRequest::new("study", "worker-7")
+    };
+    let eur = Currency::parse("EUR")?;
+    let mut done = 0_i64;
+    while let Some(job) = worker.claim(&request)?.pop() {
+        let lease = job.lease().expect("a started job has a lease");
+        let cell = Cell::from_spec_json(job.spec.as_deref().unwrap_or_default())?;
+        // One answer in six is a refusal: the job still completes, its result says it failed.
+        let success = done != 4;
+        let result = NewResult {
+            tenant_id: tenant.id.clone(),
+            id: None,
+            study_id: study.id.clone(),
+            job_id: job.id.clone(),
+            surface: cell.surface.clone(),
+            query: cell.query.clone(),
+            success,
+            response_text: Some(if success {
+                format!("Top picks for {}: ...", cell.query)
+            } else {
+                "I can't help with that.".into()
+            }),
+            data: Some(format!(r#"{{"brandsMentioned": {}}}"#, 2 + done % 3)),
+            metrics: ResultMetrics {
+                latency_ms: Some(640 + 170 * done),
+                tokens_in: Some(12 + done),
+                tokens_out: Some(if success { 180 + 25 * done } else { 9 }),
+            },
+        };
+        let screenshot = |result_id| NewEvidence {
+            tenant_id: tenant.id.clone(),
+            id: None,
+            result_id,
+            kind: EvidenceKind::Screenshot,
+            uri: format!("s3://umbrella-evidence/{}/{}.png", study.id, job.id),
+            // A made-up digest: the demo takes no screenshot.
+            sha256: format!("{:064x}", 0x5eed_0000 + done),
+            size_bytes: 48_213 + 1_000 * done,
+            content_type: "image/png".into(),
+            captured_at: None,
+        };
+        let result_id = jobstore_domain::ResultId::generate();
+        worker.complete_with_result(
+            &lease,
+            NewResult {
+                id: Some(result_id.clone()),
+                ..result
+            },
+            vec![screenshot(result_id)],
+        )?;
+        // Recorded by a billing service with no actor of its own: "system".
+        store.record_cost(NewCostRecord {
+            tenant_id: tenant.id.clone(),
+            id: None,
+            study_id: Some(study.id.clone()),
+            job_id: Some(job.id.clone()),
+            category: "llm".into(),
+            provider: if cell.surface == "chatgpt" {
+                "openai"
+            } else {
+                "perplexity"
+            }
+            .into(),
+            quantity: (192 + 26 * done).to_string(),
+            unit: "tokens".into(),
+            amount: Amount::parse_decimal(&format!("0.{:02}", 7 + 3 * done), eur)?,
+        })?;
+        done += 1;
+        if done == 3 {
+            as_ann.save_checkpoint(NewCheckpoint {
+                tenant_id: tenant.id.clone(),
+                study_id: study.id.clone(),
+                sequence: 1,
+                state: r#"{"jobsDone": 3}"#.into(),
+            })?;
+        }
+    }
+
+    println!("its trail (the study followed its jobs in their own transactions):");
+    let row = |seq: &str, from: &str, to: &str, actor: &str, reason: &str| {
+        println!("  {seq:>3}  {from:<9} -> {to:<9}  {actor:<24}  {reason}");
+    };
+    row("seq", "from", "to", "actor", "reason");
+    for t in store.study_history(&tenant.id, &study.id)? {
+        row(
+            &t.seq.to_string(),
+            t.from_state.map_or("-", |s| s.as_str()),
+            t.to_state.as_str(),
+            t.actor.as_deref().unwrap_or("-"),
+            t.reason.as_deref().unwrap_or(""),
+        );
+    }
+
+    let stats = store.study_stats(&tenant.id, &study.id)?;
+    let (finished, total) = stats.progress();
+    println!(
+        "\nstudy_stats: {finished} of {total} jobs finished ({} COMPLETED), {} results, {} \
+         evidence",
+        stats.jobs.completed, stats.results, stats.evidence
+    );
+    let percent = |successes: u64, results: u64| {
+        if results == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.0} %", 100.0 * successes as f64 / results as f64)
+        }
+    };
+    let row = |surface: &str, results: &str, successes: &str, rate: &str| {
+        println!("  {surface:<12}  {results:>7}  {successes:>9}  {rate:>7}");
+    };
+    row("surface", "results", "successes", "success");
+    for s in &stats.per_surface {
+        row(
+            &s.surface,
+            &s.results.to_string(),
+            &s.successes.to_string(),
+            &percent(s.successes, s.results),
+        );
+    }
+    row(
+        "all",
+        &stats.results.to_string(),
+        &stats.successes.to_string(),
+        &percent(stats.successes, stats.results),
+    );
+
+    println!("\ncost_totals (summed by the database, exact, per currency):");
+    let row = |filter: &str, totals: &str| println!("  {filter:<22}  {totals}");
+    row("filter", "total");
+    let totals = |filter: CostFilter| -> Result<String, StorageError> {
+        let totals = store.cost_totals(&tenant.id, &filter)?;
+        Ok(totals
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", "))
+    };
+    row(
+        "this study",
+        &totals(CostFilter {
+            study: Some(study.id.clone()),
+            ..CostFilter::default()
+        })?,
+    );
+    row(
+        "category llm",
+        &totals(CostFilter {
+            category: Some("llm".into()),
+            ..CostFilter::default()
+        })?,
+    );
+
+    let log = store.audit_log(
+        &tenant.id,
+        &AuditFilter::default(),
+        &PageRequest::first(100),
+    )?;
+    println!("\naudit log ({} entries; a few):", log.items.len());
+    let row = |actor: &str, action: &str, entity: &str, details: &str| {
+        println!("  {actor:<24}  {action:<20}  {entity:<11}  {details}");
+    };
+    row("actor", "action", "entity", "details");
+    let mut costs_shown = 0;
+    for entry in &log.items {
+        // One cost record stands for all of them.
+        if entry.action == "cost_record.created" {
+            costs_shown += 1;
+            if costs_shown > 1 {
+                continue;
+            }
+        }
+        row(
+            &entry.actor,
+            &entry.action,
+            &entry.entity_type,
+            &entry.details,
+        );
+    }
+    if costs_shown > 1 {
+        println!("  ... and {} more cost_record.created", costs_shown - 1);
+    }
+    let health = store.health()?;
+    println!(
+        "\nhealth: {} answered in {:.2} ms; pool {} connections, {} idle; schema {} ({})",
+        health.backend.name(),
+        health.latency.as_secs_f64() * 1000.0,
+        health.connections,
+        health.idle_connections,
+        health.schema_version.as_deref().unwrap_or("none"),
+        if health.schema_up_to_date {
+            "up to date"
+        } else {
+            "NOT up to date"
+        }
+    );
     Ok(())
 }

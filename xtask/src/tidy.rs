@@ -383,6 +383,38 @@ fn every_migration_exists_in_every_dialect() {
 }
 
 #[test]
+fn the_storage_knows_the_newest_migration() {
+    let newest = fs::read_dir(root().join("migrations").join("sqlite"))
+        .expect("the migrations folder")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .max()
+        .expect("a migration");
+    // The migrator records a migration by the digits of its name's date and number.
+    let version: String = newest
+        .split('_')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let store = read("crates/jobstore-storage/src/store.rs");
+    let declared = format!("pub const SCHEMA_VERSION: &str = \"{version}\";");
+    let offenders = if store.contains(&declared) {
+        Vec::new()
+    } else {
+        vec![format!(
+            "crates/jobstore-storage/src/store.rs: expected `{declared}` ({newest})"
+        )]
+    };
+    report(
+        "Store::health says whether the schema is up to date by SCHEMA_VERSION, which names the \
+         newest migration",
+        offenders,
+    );
+}
+
+#[test]
 fn schema_rs_matches_the_migrated_sqlite_schema() {
     let declared = parse_table_macros(&SourceFile::read("crates/jobstore-storage/src/schema.rs"));
     assert!(!declared.is_empty(), "no diesel::table! found in schema.rs");

@@ -77,6 +77,9 @@ pub struct Job {
     /// The schedule run that enqueued it, whose state follows the job's (see
     /// [`crate::Run::follow`]); `None` for jobs created directly.
     pub run_id: Option<crate::RunId>,
+    /// The study it was made for, from a manifest cell (see [`crate::Manifest::jobs`]); its
+    /// study's state follows it. `None` for jobs created directly.
+    pub study_id: Option<crate::StudyId>,
 }
 
 /// What it takes to create a job: fill in what you need, keep the rest from [`NewJob::new`].
@@ -236,6 +239,7 @@ impl NewJob {
             completed_at: None,
             deleted_at: None,
             run_id: None,
+            study_id: None,
         })
     }
 }

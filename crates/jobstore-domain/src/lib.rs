@@ -62,4 +62,6 @@ pub use tenant::{NewTenant, OAuthIdentity, Tenant, TenantUpdate};
 pub use text::MAX_TEXT_BYTES;
 pub use time::check_time;
 pub use transition::JobStateTransition;
-pub use update::{JobChanges, JobUpdate, REAPER, check_lease_length, extended_deadline};
+pub use update::{
+    JobChanges, JobUpdate, REAPER, check_lease_length, extended_deadline, held_until,
+};

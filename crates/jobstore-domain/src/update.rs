@@ -9,8 +9,18 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::{
     Applied, Change, DomainError, Job, JobId, JobStateTransition, JobStatus, LeaseGrant, LeaseId,
-    RetryPolicy, TenantId, error::invalid, job::validate_batch_job_name,
+    RetryPolicy, StudyState, TenantId, error::invalid, job::validate_batch_job_name,
 };
+
+/// The not-before time of a held job (see [`Job::hold`]): the last day every backend stores.
+pub fn held_until() -> DateTime<Utc> {
+    DateTime::<Utc>::from_naive_utc_and_offset(
+        chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_default(),
+        Utc,
+    )
+}
 
 /// Who the audit trail names for the reaper's changes.
 pub const REAPER: &str = "reaper";
@@ -84,6 +94,7 @@ impl JobChanges {
             unique_key: _,
             created_at: _,
             run_id: _,
+            study_id: _,
             status: _,
             output_key: _,
             output_prefix: _,
@@ -347,6 +358,77 @@ impl Job {
         ))
     }
 
+    /// Holds a PENDING job of a paused study: its not-before becomes [`held_until`], so no claim
+    /// takes it (and claims of other jobs read no more rows), until [`Job::release_hold`].
+    pub fn hold(&self, at: DateTime<Utc>) -> Result<JobUpdate, DomainError> {
+        if self.status != JobStatus::Pending {
+            return Err(invalid(
+                "status",
+                format!("only a PENDING job is held, not {}", self.status),
+            ));
+        }
+        let after = Job {
+            not_before: held_until(),
+            ..self.clone()
+        };
+        Ok(JobUpdate::annotated(
+            self,
+            after,
+            at,
+            "held: its study is paused".to_owned(),
+        ))
+    }
+
+    /// Releases a held job: claimable from `at` on.
+    pub fn release_hold(&self, at: DateTime<Utc>) -> Result<JobUpdate, DomainError> {
+        if self.status != JobStatus::Pending || self.not_before != held_until() {
+            return Err(invalid("not_before", "the job is not held"));
+        }
+        let after = Job {
+            not_before: at,
+            ..self.clone()
+        };
+        Ok(JobUpdate::annotated(
+            self,
+            after,
+            at,
+            "released: its study is resumed".to_owned(),
+        ))
+    }
+
+    /// What a job of a study must become for the study's `state`: an unfinished job is
+    /// cancelled once its study is over (a job claimed as its study was cancelled, or retried
+    /// after it ended, takes no more work); a PENDING job is held while its study is PAUSED and
+    /// claimable again once it is not. `None` when it already is as it should be (a job
+    /// claimed before a pause keeps its claim).
+    pub fn follow_study(
+        &self,
+        state: StudyState,
+        at: DateTime<Utc>,
+    ) -> Result<Option<JobUpdate>, DomainError> {
+        if self.status.is_finished() {
+            return Ok(None);
+        }
+        match state {
+            over if over.is_final() => self
+                .change(
+                    &Change::to(JobStatus::Cancelled).reason(format!("its study is {over}")),
+                    at,
+                )
+                .map(Some),
+            _ if self.status != JobStatus::Pending => Ok(None),
+            StudyState::Paused if self.is_held() => Ok(None),
+            StudyState::Paused => self.hold(at).map(Some),
+            _ if self.is_held() => self.release_hold(at).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether the job is held (see [`Job::hold`]).
+    pub fn is_held(&self) -> bool {
+        self.status == JobStatus::Pending && self.not_before == held_until()
+    }
+
     /// Hides a finished job from reads; an unfinished one must be cancelled first.
     pub fn soft_delete(&self, at: DateTime<Utc>) -> Result<JobUpdate, DomainError> {
         if !self.status.is_finished() {
@@ -439,6 +521,44 @@ mod tests {
     fn running() -> Job {
         let lease = LeaseGrant::new("w1", at(1), TimeDelta::seconds(30));
         pending().claim(&lease, true, at(1)).unwrap().job
+    }
+
+    #[test]
+    fn a_pending_job_follows_its_study() {
+        let job = pending();
+        let held = job
+            .follow_study(StudyState::Paused, at(2))
+            .unwrap()
+            .unwrap();
+        assert!(held.job.is_held());
+        assert_eq!(
+            held.job.follow_study(StudyState::Paused, at(3)).unwrap(),
+            None
+        );
+        let released = held
+            .job
+            .follow_study(StudyState::Running, at(3))
+            .unwrap()
+            .unwrap();
+        assert_eq!(released.job.not_before, at(3));
+        assert_eq!(job.follow_study(StudyState::Running, at(3)).unwrap(), None);
+        for over in [
+            StudyState::Cancelled,
+            StudyState::Completed,
+            StudyState::Failed,
+        ] {
+            let cancelled = job.follow_study(over, at(3)).unwrap().unwrap();
+            assert_eq!(cancelled.job.status, JobStatus::Cancelled, "{over}");
+        }
+        assert_eq!(
+            running().follow_study(StudyState::Paused, at(3)).unwrap(),
+            None
+        );
+        let claimed_as_it_ended = running()
+            .follow_study(StudyState::Cancelled, at(3))
+            .unwrap()
+            .unwrap();
+        assert_eq!(claimed_as_it_ended.job.status, JobStatus::Cancelled);
     }
 
     #[test]

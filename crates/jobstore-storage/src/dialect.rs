@@ -26,7 +26,11 @@ use crate::{
     Backend, DbConnection, StorageError,
     rows::{JobRow, TransitionRow, stored},
     schedules::rows::{RunActionRow, RunRow, ScheduleRow},
-    schema::{job_state_transitions, jobs, run_actions, schedule_runs, schedules, tenants},
+    schema::{
+        audit_logs, cost_records, evidence, job_state_transitions, jobs, results, run_actions,
+        schedule_runs, schedules, studies, tenants,
+    },
+    studies::rows::{AuditRow, CostRow, EvidenceRow, ResultRow, StudyRow},
 };
 
 /// Runs `$body` with `$inner` bound to the backend's own connection.
@@ -524,6 +528,219 @@ pub(crate) fn lock_queued_actions(
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(c) => queued.select(RunActionRow::as_select()).load(c),
     }
+}
+
+/// Reads and locks one study until the transaction ends: the finishes of its jobs, and its own
+/// state changes, take turns (a study's last two jobs finishing at once must not each see the
+/// other unfinished).
+pub(crate) fn lock_study(
+    conn: &mut DbConnection,
+    tenant: &str,
+    study: &str,
+) -> QueryResult<Option<StudyRow>> {
+    let one = studies::table.find((tenant, study));
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => one
+            .select(StudyRow::as_select())
+            .for_no_key_update()
+            .first(c)
+            .optional(),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => one
+            .select(StudyRow::as_select())
+            .for_update()
+            .first(c)
+            .optional(),
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => one.select(StudyRow::as_select()).first(c).optional(),
+    }
+}
+
+/// Defines an insert of many rows of a table in one statement, on every backend.
+macro_rules! insert_many {
+    ($(#[$doc:meta])* $name:ident, $table:path, $row:ty) => {
+        $(#[$doc])*
+        pub(crate) fn $name(conn: &mut DbConnection, rows: &[$row]) -> QueryResult<usize> {
+            with_inner!(conn, |c| diesel::insert_into($table).values(rows).execute(c))
+        }
+    };
+}
+
+insert_many!(
+    /// Inserts results in one statement.
+    insert_results,
+    results::table,
+    ResultRow
+);
+insert_many!(
+    /// Inserts evidence in one statement.
+    insert_evidence,
+    evidence::table,
+    EvidenceRow
+);
+insert_many!(
+    /// Inserts cost records in one statement.
+    insert_costs,
+    cost_records::table,
+    CostRow
+);
+insert_many!(
+    /// Appends audit entries in one statement.
+    insert_audit,
+    audit_logs::table,
+    AuditRow
+);
+
+/// Whether a locking read waits for rows another transaction holds, or passes them by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Locked {
+    Wait,
+    Skip,
+}
+
+/// Reads and locks a tenant's jobs named by id, in id order, by their primary key only: a
+/// worker's status change rewrites the jobs' secondary index entries, and a lock taken through
+/// one of those (InnoDB locks the entry, then the row) would wait on the worker while it waits
+/// on the entry. Waiting, it returns them as the writers it waited for left them; skipping, it
+/// passes by those other writers hold (see `studies::lifecycle` for who may skip).
+pub(crate) fn lock_jobs(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+    locked: Locked,
+) -> QueryResult<Vec<JobRow>> {
+    let named = jobs::table
+        .filter(jobs::tenant_id.eq(tenant))
+        .filter(jobs::job_id.eq_any(ids))
+        .order(jobs::job_id);
+    match (conn, locked) {
+        #[cfg(feature = "postgres")]
+        (DbConnection::Postgres(c), Locked::Wait) => named
+            .select(JobRow::as_select())
+            .for_no_key_update()
+            .load(c),
+        #[cfg(feature = "postgres")]
+        (DbConnection::Postgres(c), Locked::Skip) => named
+            .select(JobRow::as_select())
+            .for_no_key_update()
+            .skip_locked()
+            .load(c),
+        #[cfg(feature = "mysql")]
+        (DbConnection::Mysql(c), Locked::Wait) => {
+            named.select(JobRow::as_select()).for_update().load(c)
+        }
+        #[cfg(feature = "mysql")]
+        (DbConnection::Mysql(c), Locked::Skip) => named
+            .select(JobRow::as_select())
+            .for_update()
+            .skip_locked()
+            .load(c),
+        // One writer at a time: nothing to wait for or skip.
+        #[cfg(feature = "sqlite")]
+        (DbConnection::Sqlite(c), _) => named.select(JobRow::as_select()).load(c),
+    }
+}
+
+/// Reads a study with a shared lock until the transaction ends: it waits for a change of the
+/// study being written (a cancel), and makes that change wait for this transaction, but not
+/// for other shared readers (the claims of its jobs).
+pub(crate) fn lock_study_shared(
+    conn: &mut DbConnection,
+    tenant: &str,
+    study: &str,
+) -> QueryResult<Option<StudyRow>> {
+    let one = studies::table.find((tenant, study));
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(c) => one
+            .select(StudyRow::as_select())
+            .for_share()
+            .first(c)
+            .optional(),
+        // MariaDB has no `FOR SHARE`; MySQL still takes this spelling.
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => {
+            let rows: Vec<StudyRow> = diesel::sql_query(
+                "SELECT * FROM studies WHERE tenant_id = ? AND study_id = ? LOCK IN SHARE MODE",
+            )
+            .bind::<diesel::sql_types::Text, _>(tenant)
+            .bind::<diesel::sql_types::Text, _>(study)
+            .load(c)?;
+            Ok(rows.into_iter().next())
+        }
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(c) => one.select(StudyRow::as_select()).first(c).optional(),
+    }
+}
+
+/// A sum of minor units per currency, as read back.
+#[derive(diesel::QueryableByName)]
+struct CurrencySum {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    currency: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    total: String,
+}
+
+/// Sums a tenant's cost records per currency, exactly, as decimal text: PostgreSQL and MySQL
+/// widen a sum of BIGINT to a decimal, which a cast back to BIGINT would fail on (PostgreSQL)
+/// or clip without a word (MySQL); the caller parses it, and a sum too large is its error.
+/// (SQLite's SUM of integers fails on overflow itself.)
+pub(crate) fn cost_sums(
+    conn: &mut DbConnection,
+    tenant: &str,
+    study: Option<&str>,
+    category: Option<&str>,
+    from: Option<crate::stamp::Stamp>,
+    until: Option<crate::stamp::Stamp>,
+) -> QueryResult<Vec<(String, String)>> {
+    use diesel::sql_types::Text;
+
+    let backend = backend_of(conn);
+    let mut n = 0;
+    let mut param = || {
+        n += 1;
+        match backend {
+            Backend::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        }
+    };
+    let total = match backend {
+        Backend::Mysql => "CAST(SUM(amount_minor) AS CHAR)",
+        Backend::Postgres | Backend::Sqlite => "CAST(SUM(amount_minor) AS TEXT)",
+    };
+    let mut sql = format!(
+        "SELECT currency, {total} AS total FROM cost_records WHERE tenant_id = {}",
+        param()
+    );
+    if study.is_some() {
+        sql.push_str(&format!(" AND study_id = {}", param()));
+    }
+    if category.is_some() {
+        sql.push_str(&format!(" AND category = {}", param()));
+    }
+    if from.is_some() {
+        sql.push_str(&format!(" AND recorded_at >= {}", param()));
+    }
+    if until.is_some() {
+        sql.push_str(&format!(" AND recorded_at < {}", param()));
+    }
+    sql.push_str(" GROUP BY currency ORDER BY currency");
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<crate::connection::MultiBackend>()
+        .bind::<Text, _>(tenant.to_owned());
+    if let Some(study) = study {
+        query = query.bind::<Text, _>(study.to_owned());
+    }
+    if let Some(category) = category {
+        query = query.bind::<Text, _>(category.to_owned());
+    }
+    for at in [from, until].into_iter().flatten() {
+        query = query.bind::<crate::stamp::UtcDateTime, _>(at);
+    }
+    let sums: Vec<CurrencySum> = query.load(conn)?;
+    Ok(sums.into_iter().map(|s| (s.currency, s.total)).collect())
 }
 
 /// Locks one job until the transaction ends (the overdue sweep takes a job's lock before its

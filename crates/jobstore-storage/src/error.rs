@@ -30,6 +30,20 @@ pub enum Entity {
     Violation,
     /// A period of scheduler statistics, or a run's orchestrator statistics.
     Stats,
+    /// A tenant's user.
+    User,
+    /// A study.
+    Study,
+    /// A study's result.
+    Result,
+    /// A result's evidence.
+    Evidence,
+    /// A study's checkpoint.
+    Checkpoint,
+    /// An audit-log entry.
+    Audit,
+    /// A cost record.
+    Cost,
 }
 
 impl std::fmt::Display for Entity {
@@ -45,6 +59,13 @@ impl std::fmt::Display for Entity {
             Entity::Run => "run",
             Entity::Violation => "violation",
             Entity::Stats => "stats",
+            Entity::User => "user",
+            Entity::Study => "study",
+            Entity::Result => "result",
+            Entity::Evidence => "evidence",
+            Entity::Checkpoint => "checkpoint",
+            Entity::Audit => "audit entry",
+            Entity::Cost => "cost record",
         })
     }
 }

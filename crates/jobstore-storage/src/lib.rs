@@ -48,6 +48,7 @@ mod schedules;
 mod schema;
 mod stamp;
 mod store;
+mod studies;
 mod tenants;
 mod trace;
 mod wakeup;
@@ -59,6 +60,10 @@ pub use config::{Backend, DEFAULT_SQLITE_PATH, StoreConfig};
 pub use connection::DbConnection;
 pub use error::{Entity, ErrorKind, StorageError};
 pub use repository::{
+    AuditFilter, Completed, Completion, CostFilter, StudyDataRepository, StudyRepository,
+    UserRepository,
+};
+pub use repository::{
     ClaimRequest, DueAction, Enqueued, Fired, Handoff, JobRepository, Reaped, RunOutcome,
     RunRepository, RunStart, ScheduleRepository, SchedulerRepository, Swept, TenantRepository,
     WorkerRepository,
@@ -66,6 +71,7 @@ pub use repository::{
 #[cfg(feature = "mock")]
 pub use repository::{
     MockJobRepository, MockRunRepository, MockScheduleRepository, MockSchedulerRepository,
-    MockTenantRepository, MockWorkerRepository,
+    MockStudyDataRepository, MockStudyRepository, MockTenantRepository, MockUserRepository,
+    MockWorkerRepository,
 };
-pub use store::{Store, Tx};
+pub use store::{Health, SCHEMA_VERSION, Store, Tx};

@@ -8,6 +8,11 @@ use jobstore_domain::{
     ScheduleAction, ScheduleId, ScheduleUpdate, SchedulerStats, StatsPeriodId, Tenant, TenantId,
     TenantUpdate, Trigger,
 };
+use jobstore_domain::{
+    AuditEntry, Checkpoint, CostRecord, CostTotals, Evidence, JobCounts, Manifest, NewCheckpoint,
+    NewCostRecord, NewEvidence, NewResult, NewStudy, NewUser, ResultId, Role, Study, StudyId,
+    StudyResult, StudyState, StudyStats, StudyTransition, StudyUpdate, User, UserId, UserUpdate,
+};
 
 use crate::StorageError;
 
@@ -579,4 +584,273 @@ pub struct Swept {
     pub violations: Vec<ConstraintViolation>,
     /// The actions their triggers name (`on_timeout` and `on_violation`), for the caller to take.
     pub actions: Vec<Action>,
+}
+
+/// A tenant's users (seed 004's users). Every write appends its audit entry in the same
+/// transaction, naming the store's actor (see [`crate::Store::acting_as`]).
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait UserRepository {
+    /// Creates a user. An e-mail address the tenant already has (compared without case) is
+    /// [`StorageError::AlreadyExists`].
+    fn create_user(&self, user: NewUser) -> Result<User, StorageError>;
+
+    /// Reads a user that is not soft-deleted.
+    fn get_user(&self, tenant: &TenantId, id: &UserId) -> Result<User, StorageError>;
+
+    /// Finds a live user by e-mail address, compared without case.
+    fn find_user_by_email(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+    ) -> Result<Option<User>, StorageError>;
+
+    /// Lists a tenant's users by id; soft-deleted ones only when `include_deleted`.
+    fn list_users(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+        include_deleted: bool,
+    ) -> Result<Page<User>, StorageError>;
+
+    /// Changes a user's e-mail address or name.
+    fn update_user(
+        &self,
+        tenant: &TenantId,
+        id: &UserId,
+        update: UserUpdate,
+    ) -> Result<User, StorageError>;
+
+    /// Changes a user's role.
+    fn change_role(&self, tenant: &TenantId, id: &UserId, role: Role)
+    -> Result<User, StorageError>;
+
+    /// Hides a user from reads (`list_users` shows it with `include_deleted`).
+    fn soft_delete_user(&self, tenant: &TenantId, id: &UserId) -> Result<(), StorageError>;
+
+    /// Deletes a user for good.
+    fn purge_user(&self, tenant: &TenantId, id: &UserId) -> Result<(), StorageError>;
+}
+
+/// Studies (seed 004): sets of jobs made from a manifest, whose state follows their jobs.
+/// Every write appends its audit entry; every state change its trail row.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait StudyRepository {
+    /// Creates a DRAFT study.
+    fn create_study(&self, study: NewStudy) -> Result<Study, StorageError>;
+
+    /// Reads a study that is not soft-deleted.
+    fn get_study(&self, tenant: &TenantId, id: &StudyId) -> Result<Study, StorageError>;
+
+    /// Lists a tenant's studies, oldest first; soft-deleted ones only when `include_deleted`.
+    fn list_studies(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+        include_deleted: bool,
+    ) -> Result<Page<Study>, StorageError>;
+
+    /// Changes a study's name or description.
+    fn update_study(
+        &self,
+        tenant: &TenantId,
+        id: &StudyId,
+        update: StudyUpdate,
+    ) -> Result<Study, StorageError>;
+
+    /// Hides a study from reads; its unfinished jobs are cancelled first.
+    fn soft_delete_study(&self, tenant: &TenantId, id: &StudyId) -> Result<(), StorageError>;
+
+    /// Deletes a study for good, with its jobs, results, evidence, checkpoints and costs.
+    fn purge_study(&self, tenant: &TenantId, id: &StudyId) -> Result<(), StorageError>;
+
+    /// Creates every job of `manifest`'s matrix in one transaction (all or none) and moves the
+    /// study from DRAFT to QUEUED, recording the manifest.
+    fn create_from_manifest(
+        &self,
+        tenant: &TenantId,
+        id: &StudyId,
+        manifest: &Manifest,
+    ) -> Result<Study, StorageError>;
+
+    /// Moves a study by its state machine (seed 004's `updateState`).
+    fn transition_study(
+        &self,
+        tenant: &TenantId,
+        id: &StudyId,
+        to: StudyState,
+        reason: Option<String>,
+    ) -> Result<Study, StorageError>;
+
+    /// Pauses a study: its PENDING jobs are held (not claimable) until it is resumed.
+    fn pause_study(&self, tenant: &TenantId, id: &StudyId) -> Result<Study, StorageError>;
+
+    /// Resumes a paused study: its held jobs are claimable again.
+    fn resume_study(&self, tenant: &TenantId, id: &StudyId) -> Result<Study, StorageError>;
+
+    /// Cancels a study and its unfinished jobs, each with its audit record.
+    fn cancel_study(
+        &self,
+        tenant: &TenantId,
+        id: &StudyId,
+        reason: &str,
+    ) -> Result<Study, StorageError>;
+
+    /// A study's trail of states, oldest first.
+    fn study_history(
+        &self,
+        tenant: &TenantId,
+        id: &StudyId,
+    ) -> Result<Vec<StudyTransition>, StorageError>;
+
+    /// A study's jobs counted by status, from the jobs themselves (seed 004's `getProgress`).
+    fn study_progress(&self, tenant: &TenantId, id: &StudyId) -> Result<JobCounts, StorageError>;
+
+    /// A study's jobs, in one status or all (seed 004's `findPendingJobs`, `findByStatus`).
+    fn study_jobs(
+        &self,
+        tenant: &TenantId,
+        id: &StudyId,
+        status: Option<JobStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Job>, StorageError>;
+}
+
+/// Results, evidence, checkpoints, cost records and the audit log of seed 004.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait StudyDataRepository {
+    /// Completes a worker's job and stores its result and evidence, in one transaction,
+    /// lease-checked like any report (seed 004's `updateStatus(jobId, 'completed', result)`).
+    fn complete_with_result(
+        &self,
+        lease: &Lease,
+        result: NewResult,
+        evidence: Vec<NewEvidence>,
+    ) -> Result<Completed, StorageError>;
+
+    /// Completes a worker's jobs with their results and evidence in one transaction, all or
+    /// none, each as [`StudyDataRepository::complete_with_result`] does, in one statement per
+    /// table: what a worker that claimed a batch reports.
+    fn complete_with_results(
+        &self,
+        completions: Vec<Completion>,
+    ) -> Result<Vec<Completed>, StorageError>;
+
+    /// Stores a result of a study's job. A job has one result: a second is
+    /// [`StorageError::AlreadyExists`].
+    fn create_result(&self, result: NewResult) -> Result<StudyResult, StorageError>;
+
+    /// A study's results, oldest first.
+    fn list_results(
+        &self,
+        tenant: &TenantId,
+        study: &StudyId,
+        surface: Option<String>,
+        page: &PageRequest,
+    ) -> Result<Page<StudyResult>, StorageError>;
+
+    /// Attaches an artifact to a result.
+    fn attach_evidence(&self, evidence: NewEvidence) -> Result<Evidence, StorageError>;
+
+    /// A result's evidence, by capture time.
+    fn list_evidence(
+        &self,
+        tenant: &TenantId,
+        result: &ResultId,
+    ) -> Result<Vec<Evidence>, StorageError>;
+
+    /// A study's statistics, aggregated by the database.
+    fn study_stats(&self, tenant: &TenantId, study: &StudyId) -> Result<StudyStats, StorageError>;
+
+    /// Saves a checkpoint; its sequence must be above the latest's.
+    fn save_checkpoint(&self, checkpoint: NewCheckpoint) -> Result<Checkpoint, StorageError>;
+
+    /// A study's latest checkpoint.
+    fn latest_checkpoint(
+        &self,
+        tenant: &TenantId,
+        study: &StudyId,
+    ) -> Result<Option<Checkpoint>, StorageError>;
+
+    /// A study's checkpoints, oldest first.
+    fn list_checkpoints(
+        &self,
+        tenant: &TenantId,
+        study: &StudyId,
+    ) -> Result<Vec<Checkpoint>, StorageError>;
+
+    /// Deletes all but the latest `keep` checkpoints; returns how many were deleted.
+    fn prune_checkpoints(
+        &self,
+        tenant: &TenantId,
+        study: &StudyId,
+        keep: u32,
+    ) -> Result<u64, StorageError>;
+
+    /// Records a cost.
+    fn record_cost(&self, cost: NewCostRecord) -> Result<CostRecord, StorageError>;
+
+    /// Records costs in one transaction, all or none, each with its audit entry.
+    fn record_costs(&self, costs: Vec<NewCostRecord>) -> Result<Vec<CostRecord>, StorageError>;
+
+    /// Sums a tenant's costs per currency, exactly, over what `filter` selects.
+    fn cost_totals(
+        &self,
+        tenant: &TenantId,
+        filter: &CostFilter,
+    ) -> Result<CostTotals, StorageError>;
+
+    /// A tenant's audit log, oldest first, over what `filter` selects.
+    fn audit_log(
+        &self,
+        tenant: &TenantId,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, StorageError>;
+}
+
+/// A job to complete with its output (see [`StudyDataRepository::complete_with_results`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The worker's lease on the job.
+    pub lease: Lease,
+    /// The job's result.
+    pub result: NewResult,
+    /// The result's evidence.
+    pub evidence: Vec<NewEvidence>,
+}
+
+/// What [`StudyDataRepository::complete_with_result`] stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completed {
+    /// The job, COMPLETED.
+    pub job: Job,
+    /// Its result.
+    pub result: StudyResult,
+    /// The result's evidence.
+    pub evidence: Vec<Evidence>,
+}
+
+/// Which cost records [`StudyDataRepository::cost_totals`] sums: all that match every field
+/// given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CostFilter {
+    /// Of this study.
+    pub study: Option<StudyId>,
+    /// Of this category.
+    pub category: Option<String>,
+    /// Recorded at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Which audit entries [`StudyDataRepository::audit_log`] lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Of this entity: its type and id.
+    pub entity: Option<(String, String)>,
+    /// At or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
 }

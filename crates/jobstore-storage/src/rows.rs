@@ -6,8 +6,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use jobstore_domain::{
-    Job, JobId, JobStateTransition, JobStatus, LeaseId, OAuthIdentity, RetryPolicy, RunId, Tenant,
-    TenantId, TransitionId, decode_commands, encode_commands,
+    Job, JobId, JobStateTransition, JobStatus, LeaseId, OAuthIdentity, RetryPolicy, RunId, StudyId,
+    Tenant, TenantId, TransitionId, decode_commands, encode_commands,
 };
 
 use crate::{
@@ -145,6 +145,7 @@ pub(crate) struct JobRow {
     pub(crate) completed_at: Option<Stamp>,
     pub(crate) deleted_at: Option<Stamp>,
     pub(crate) run_id: Option<String>,
+    pub(crate) study_id: Option<String>,
 }
 
 impl From<&Job> for JobRow {
@@ -182,6 +183,7 @@ impl From<&Job> for JobRow {
             completed_at: j.completed_at.map(stored),
             deleted_at: j.deleted_at.map(stored),
             run_id: j.run_id.as_ref().map(ToString::to_string),
+            study_id: j.study_id.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -238,6 +240,11 @@ impl TryFrom<JobRow> for Job {
             completed_at: row.completed_at.map(utc),
             deleted_at: row.deleted_at.map(utc),
             run_id: row.run_id.map(RunId::new).transpose().map_err(corrupt)?,
+            study_id: row
+                .study_id
+                .map(StudyId::new)
+                .transpose()
+                .map_err(corrupt)?,
         })
     }
 }

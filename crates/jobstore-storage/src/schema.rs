@@ -53,6 +53,7 @@ diesel::table! {
         completed_at -> Nullable<UtcDateTime>,
         deleted_at -> Nullable<UtcDateTime>,
         run_id -> Nullable<Text>,
+        study_id -> Nullable<Text>,
     }
 }
 
@@ -234,6 +235,146 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    users (tenant_id, user_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        email -> Text,
+        email_key -> Text,
+        name -> Text,
+        role -> Text,
+        version -> BigInt,
+        created_at -> UtcDateTime,
+        updated_at -> UtcDateTime,
+        deleted_at -> Nullable<UtcDateTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    studies (tenant_id, study_id) {
+        tenant_id -> Text,
+        study_id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        manifest -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        state -> Text,
+        version -> BigInt,
+        created_at -> UtcDateTime,
+        updated_at -> UtcDateTime,
+        deleted_at -> Nullable<UtcDateTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    study_transitions (tenant_id, study_id, seq) {
+        tenant_id -> Text,
+        study_id -> Text,
+        seq -> BigInt,
+        from_state -> Nullable<Text>,
+        to_state -> Text,
+        at -> UtcDateTime,
+        actor -> Nullable<Text>,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    results (tenant_id, result_id) {
+        tenant_id -> Text,
+        result_id -> Text,
+        study_id -> Text,
+        job_id -> Text,
+        surface -> Text,
+        query -> Text,
+        success -> Bool,
+        response_text -> Nullable<Text>,
+        data -> Nullable<Text>,
+        latency_ms -> Nullable<BigInt>,
+        tokens_in -> Nullable<BigInt>,
+        tokens_out -> Nullable<BigInt>,
+        created_at -> UtcDateTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    evidence (tenant_id, evidence_id) {
+        tenant_id -> Text,
+        evidence_id -> Text,
+        result_id -> Text,
+        kind -> Text,
+        uri -> Text,
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        content_type -> Text,
+        captured_at -> UtcDateTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    checkpoints (tenant_id, study_id, sequence) {
+        tenant_id -> Text,
+        study_id -> Text,
+        sequence -> BigInt,
+        state -> Text,
+        created_at -> UtcDateTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    audit_logs (tenant_id, audit_id) {
+        tenant_id -> Text,
+        audit_id -> Text,
+        actor -> Text,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        details -> Text,
+        at -> UtcDateTime,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::stamp::UtcDateTime;
+
+    cost_records (tenant_id, cost_record_id) {
+        tenant_id -> Text,
+        cost_record_id -> Text,
+        study_id -> Nullable<Text>,
+        job_id -> Nullable<Text>,
+        category -> Text,
+        provider -> Text,
+        quantity -> Text,
+        unit -> Text,
+        amount_minor -> BigInt,
+        currency -> Text,
+        recorded_at -> UtcDateTime,
+    }
+}
+
 diesel::joinable!(jobs -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -248,4 +389,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     run_actions,
     scheduler_stats,
     orchestrator_stats,
+    users,
+    studies,
+    study_transitions,
+    results,
+    evidence,
+    checkpoints,
+    audit_logs,
+    cost_records,
 );

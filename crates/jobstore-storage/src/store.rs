@@ -81,6 +81,7 @@ impl Store {
                 default_retry: RetryPolicy::default(),
                 queue_retry: HashMap::new(),
                 notify_workers: config.notify_workers,
+                actor: None,
             }),
         })
     }
@@ -117,6 +118,22 @@ impl Store {
         self
     }
 
+    /// A handle on the same pool whose audited writes (users, studies, checkpoints, costs) name
+    /// `actor` in the audit log.
+    ///
+    /// ```no_run
+    /// use jobstore_storage::Store;
+    ///
+    /// let store = Store::open_url("jobstore.db")?;
+    /// let alice = store.acting_as("alice@example.com");
+    /// # Ok::<(), jobstore_storage::StorageError>(())
+    /// ```
+    pub fn acting_as(&self, actor: impl Into<String>) -> Store {
+        let mut store = self.clone();
+        store.settings_mut().actor = Some(actor.into());
+        store
+    }
+
     fn settings_mut(&mut self) -> &mut Settings {
         // A store is configured before it is shared; a shared one is copied on change.
         Arc::make_mut(&mut self.settings)
@@ -140,6 +157,39 @@ impl Store {
     /// The health check: takes a connection and runs a trivial query.
     pub fn ping(&self) -> Result<(), StorageError> {
         Call::new("ping").traced(self.backend, || self.pool.get()?.run(DbConnection::ping))
+    }
+
+    /// The health check (seed 004's `healthCheck`): a round trip to the database, how many
+    /// connections the pool holds and how many are idle, and whether the schema is the one this
+    /// code is written for (the newest migration applied is [`SCHEMA_VERSION`]).
+    pub fn health(&self) -> Result<Health, StorageError> {
+        let started = std::time::Instant::now();
+        let version = Call::new("health").traced(self.backend, || {
+            self.pool.get()?.run(|conn| {
+                #[derive(diesel::QueryableByName)]
+                struct Newest {
+                    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+                    version: Option<String>,
+                }
+                let newest: Newest = diesel::RunQueryDsl::get_result(
+                    diesel::sql_query(
+                        "SELECT MAX(version) AS version FROM __diesel_schema_migrations",
+                    ),
+                    conn,
+                )?;
+                Ok(newest.version)
+            })
+        })?;
+        let latency = started.elapsed();
+        let pool = self.pool.state();
+        Ok(Health {
+            backend: self.backend,
+            latency,
+            connections: pool.connections,
+            idle_connections: pool.idle_connections,
+            schema_up_to_date: version.as_deref() == Some(SCHEMA_VERSION),
+            schema_version: version,
+        })
     }
 
     /// Runs `f` in one database transaction: the repository calls it makes on the [`Tx`] are
@@ -175,6 +225,27 @@ impl Store {
     }
 }
 
+/// The newest migration this crate's code is written for, as the migrator records it (the tidy
+/// test checks it against migrations/).
+pub const SCHEMA_VERSION: &str = "20261124000001";
+
+/// What [`Store::health`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// The backend.
+    pub backend: Backend,
+    /// How long the check's round trip took, with checking out a connection.
+    pub latency: std::time::Duration,
+    /// Connections the pool holds.
+    pub connections: u32,
+    /// Of which idle.
+    pub idle_connections: u32,
+    /// The newest migration applied, if any.
+    pub schema_version: Option<String>,
+    /// Whether that is [`SCHEMA_VERSION`].
+    pub schema_up_to_date: bool,
+}
+
 /// An open transaction, handed to the closure of [`Store::transaction`].
 ///
 /// It implements the same repository traits as [`Store`]. Each call runs in a savepoint, so a
@@ -201,6 +272,8 @@ pub(crate) mod session {
         pub(crate) queue_retry: HashMap<String, RetryPolicy>,
         /// Whether writes that make jobs PENDING notify waiting workers (PostgreSQL).
         pub(crate) notify_workers: bool,
+        /// Who audited writes name (see [`Store::acting_as`]); `None`: the system.
+        pub(crate) actor: Option<String>,
     }
 
     impl Settings {
@@ -208,6 +281,13 @@ pub(crate) mod session {
         /// returned job differ from the same job read back.
         pub(crate) fn now(&self) -> DateTime<Utc> {
             self.clock.now().trunc_subsecs(6)
+        }
+
+        /// Who an audited write names.
+        pub(crate) fn actor(&self) -> &str {
+            self.actor
+                .as_deref()
+                .unwrap_or(jobstore_domain::SYSTEM_ACTOR)
         }
 
         /// The backoff for a job's next retry: its own policy, else its queue's, else the default.

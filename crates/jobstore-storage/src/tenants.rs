@@ -118,7 +118,9 @@ impl<S: Session> TenantRepository for S {
                     .map(|job| job.hide_with_tenant(now))
                     .collect();
                 writer::store(conn, settings, &hidden, Guard::Version)?;
-                // Their runs end with them, after the jobs, as a worker's report orders them.
+                // Their studies and users are hidden after the jobs, as a worker's report
+                // orders a job and its study; their runs end with them.
+                crate::studies::hide_with_tenant(conn, settings, id)?;
                 crate::schedules::cancel_tenant_runs(conn, id, now)
             },
         )

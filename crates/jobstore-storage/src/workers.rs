@@ -41,19 +41,24 @@ impl<S: Session> WorkerRepository for S {
     ) -> Result<Handoff, StorageError> {
         self.write(Call::new("complete_and_claim"), |conn, settings| {
             let now = settings.now();
-            // Reports first, stored before anything is locked for the claim: a stale one fails
-            // the call before anything is claimed (and the transaction rolls back whole), and
-            // the call takes row locks in the order the separate calls would, so it makes no
-            // deadlock they would not.
+            // Reports decided first: a stale one fails the call before anything is claimed (and
+            // the transaction rolls back whole). The claim's locks skip what others hold, so
+            // they wait for nobody. Both are then stored in one write, so that the studies
+            // their jobs follow are each locked once, in one order (two separate writes, a
+            // completion's exclusive lock on one study then a claim's shared lock on another,
+            // could wait on each other across two workers).
             let reports = decide_completions(conn, done, now)?;
-            writer::store(conn, settings, &reports, Guard::Version)?;
             let claims = decide_claims(conn, next, now)?;
-            let moved_on = writer::store(conn, settings, &claims, Guard::Version)?;
-            let (completed, claimed) = (
-                reports.into_iter().map(|update| update.job).collect(),
-                writer::as_stored(claims, &moved_on),
-            );
-            Ok(Handoff { completed, claimed })
+            let reported = reports.len();
+            let mut updates = reports;
+            updates.extend(claims);
+            let moved_on = writer::store(conn, settings, &updates, Guard::Version)?;
+            let mut stored = writer::as_stored(updates, &moved_on);
+            let claimed = stored.split_off(reported);
+            Ok(Handoff {
+                completed: stored,
+                claimed,
+            })
         })
     }
 
@@ -183,7 +188,7 @@ fn decide_claims(
 
 /// Reads the jobs `leases` name and lets the domain complete each under its lease. No lease
 /// may name a job twice; every job must be found.
-fn decide_completions(
+pub(crate) fn decide_completions(
     conn: &mut DbConnection,
     leases: &[Lease],
     now: DateTime<Utc>,
@@ -251,7 +256,7 @@ fn report<S: Session>(
 }
 
 /// The job a lease names, soft-deleted or not (a worker may hold a job that was deleted).
-fn any_job(conn: &mut DbConnection, lease: &Lease) -> Result<Job, StorageError> {
+pub(crate) fn any_job(conn: &mut DbConnection, lease: &Lease) -> Result<Job, StorageError> {
     jobs::table
         .find((lease.tenant_id.as_str(), lease.job_id.as_str()))
         .select(JobRow::as_select())

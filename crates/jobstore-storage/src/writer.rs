@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// Rows per statement: well under every backend's limit on bound parameters.
-const CHUNK: usize = 500;
+pub(crate) const CHUNK: usize = 500;
 
 /// What else an update's rows must still be, besides at their versions.
 #[derive(Debug, Clone, Copy)]
@@ -87,9 +87,10 @@ pub(crate) fn store_one(
 
 /// Stores `updates` and appends their trails, all or nothing (the caller's transaction).
 ///
-/// Returns the jobs the write moved on further than their updates say: a job whose schedule
-/// run's constraint refused its start is cancelled (see `schedules::runs::follow_jobs`), and
-/// the caller should report it as it now is (see [`as_stored`]).
+/// Returns the jobs the write moved on further than their updates say, and the caller should
+/// report them as they now are (see [`as_stored`]): a job whose schedule run's constraint
+/// refused its start is cancelled (see `schedules::runs::follow_jobs`); a PENDING job of a
+/// paused study is held, and one of an ended study cancelled (see `studies::follow_jobs`).
 pub(crate) fn store(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -122,11 +123,24 @@ pub(crate) fn store(
         .filter(|update| update.changes.status.is_some() && update.job.run_id.is_some())
         .map(|update| &update.job)
         .collect();
-    let moved_on = if followed.is_empty() {
+    let mut moved_on = if followed.is_empty() {
         Vec::new()
     } else {
         crate::schedules::runs::follow_jobs(conn, settings, &followed)?
     };
+    // A study's job carries its study along, and a PENDING one follows its study (held while
+    // it is paused), in this transaction.
+    let of_studies: Vec<&Job> = updates
+        .iter()
+        .filter(|update| {
+            update.job.study_id.is_some()
+                && (update.changes.status.is_some() || update.job.status == JobStatus::Pending)
+        })
+        .map(|update| &update.job)
+        .collect();
+    if !of_studies.is_empty() {
+        moved_on.extend(crate::studies::follow_jobs(conn, settings, &of_studies)?);
+    }
     // Released, retried or reaped back to PENDING: waiting workers may claim them.
     announce(
         conn,

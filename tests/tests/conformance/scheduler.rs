@@ -3,10 +3,11 @@
 //! constraints hold under races, and the overdue sweep, the kill and skip actions and pruning
 //! do what they say.
 
-use std::sync::Barrier;
-
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use jobstore_conformance::{TestDb, backends};
+use jobstore_conformance::{
+    TestDb, backends,
+    race::{at_once, retrying},
+};
 use jobstore_domain::{
     ActionKind, ConstraintId, Hook, HookKind, JobStatus, JobTemplate, NewAction, NewConstraint,
     NewSchedule, Run, RunStatus, Schedule, ScheduleAction, SkipReason, TenantId, TimeSpan, Trigger,
@@ -51,38 +52,6 @@ fn constrained(db: &TestDb, tenant: &TenantId, constraint: NewConstraint, cron: 
             ..NewSchedule::new(tenant.clone(), "guarded", cron)
         })
         .expect("create schedule")
-}
-
-/// Runs `f` on a thread per store, all released at once, and returns what each returned.
-fn at_once<T: Send>(stores: &[Store], f: impl Fn(&Store, usize) -> T + Sync) -> Vec<T> {
-    let barrier = Barrier::new(stores.len());
-    std::thread::scope(|scope| {
-        let threads: Vec<_> = stores
-            .iter()
-            .enumerate()
-            .map(|(i, store)| {
-                let (barrier, f) = (&barrier, &f);
-                scope.spawn(move || {
-                    barrier.wait();
-                    f(store, i)
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("a racing thread panicked"))
-            .collect()
-    })
-}
-
-/// Calls `f` again while it fails with an error the database asks to retry.
-fn retrying<T>(mut f: impl FnMut() -> Result<T, StorageError>) -> Result<T, StorageError> {
-    loop {
-        match f() {
-            Err(e) if e.is_transient() => continue,
-            other => return other,
-        }
-    }
 }
 
 /// Fires until nothing is due, retrying a call the database asks to retry.

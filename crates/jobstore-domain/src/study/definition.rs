@@ -52,6 +52,17 @@ pub struct NewStudy {
     pub created_by: Option<UserId>,
 }
 
+/// What a caller may ask of a study's state (see [`Study::request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StudyRequest {
+    /// Stop its PENDING jobs being claimed.
+    Pause,
+    /// Let its held jobs be claimed again.
+    Resume,
+    /// End it and its unfinished jobs.
+    Cancel,
+}
+
 impl NewStudy {
     /// A study of `tenant_id` named `name`, with a generated id and nothing else.
     pub fn new(tenant_id: TenantId, name: impl Into<String>) -> Self {
@@ -360,6 +371,11 @@ impl Study {
     pub fn follow(&self, counts: &JobCounts, now: DateTime<Utc>) -> Option<StudyChange> {
         let (to, reason) = match self.state {
             StudyState::Queued if counts.any_started() => (StudyState::Running, "a job started"),
+            // Its jobs were cancelled one by one before any started.
+            StudyState::Queued if counts.total() > 0 && counts.unfinished() == 0 => (
+                StudyState::Cancelled,
+                "every job was cancelled before one started",
+            ),
             StudyState::Running if counts.total() > 0 && counts.unfinished() == 0 => {
                 if counts.completed > 0 {
                     (StudyState::Completed, "every job finished")
@@ -371,6 +387,75 @@ impl Study {
         };
         self.transition(to, Some(STUDY_ACTOR), Some(reason), now)
             .ok()
+    }
+
+    /// What a caller's request to move the study to `to` (seed 004's `updateState`) means. A
+    /// caller pauses, resumes (to RUNNING or QUEUED, whichever its jobs say) or cancels; QUEUED
+    /// comes from making its jobs, and RUNNING, COMPLETED and FAILED from its jobs, so asking
+    /// for them otherwise is refused rather than stored over what the jobs say.
+    ///
+    /// ```
+    /// # use chrono::Utc;
+    /// # use jobstore_domain::{NewStudy, StudyRequest, StudyState, TenantId};
+    /// let study = NewStudy::new(TenantId::new("t1")?, "pricing").into_study(Utc::now())?;
+    /// assert_eq!(study.request(StudyState::Cancelled)?, StudyRequest::Cancel);
+    /// assert!(study.request(StudyState::Completed).is_err());
+    /// # Ok::<(), jobstore_domain::DomainError>(())
+    /// ```
+    pub fn request(&self, to: StudyState) -> Result<StudyRequest, DomainError> {
+        if !self.state.can_transition_to(to) {
+            return Err(DomainError::InvalidStudyTransition {
+                from: self.state,
+                to,
+            });
+        }
+        let refused = |why: &str| Err(invalid("to", format!("{to}: {why}")));
+        match to {
+            StudyState::Paused => Ok(StudyRequest::Pause),
+            StudyState::Cancelled => Ok(StudyRequest::Cancel),
+            StudyState::Running | StudyState::Queued if self.state == StudyState::Paused => {
+                Ok(StudyRequest::Resume)
+            }
+            StudyState::Queued | StudyState::Draft => {
+                refused("a study is queued by making its jobs from a manifest")
+            }
+            StudyState::Running | StudyState::Completed | StudyState::Failed => {
+                refused("a study follows its jobs there")
+            }
+        }
+    }
+
+    /// Whether the study may be deleted for good: with its jobs, which no worker may still hold,
+    /// so only a DRAFT (no jobs yet) or an ended study.
+    pub fn check_purge(&self) -> Result<(), DomainError> {
+        if self.state == StudyState::Draft || self.state.is_final() {
+            return Ok(());
+        }
+        Err(invalid(
+            "state",
+            format!("the study is {}: cancel it before purging it", self.state),
+        ))
+    }
+
+    /// Resumes a PAUSED study as its jobs say: RUNNING once one has started, QUEUED otherwise.
+    pub fn resumed(
+        &self,
+        counts: &JobCounts,
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<StudyChange, DomainError> {
+        let to = if counts.any_started() {
+            StudyState::Running
+        } else {
+            StudyState::Queued
+        };
+        if self.state != StudyState::Paused {
+            return Err(DomainError::InvalidStudyTransition {
+                from: self.state,
+                to,
+            });
+        }
+        self.transition(to, actor, None, now)
     }
 
     /// The change from `self` to `next` moved to `to`: guarded by `self`'s version, one version
@@ -698,5 +783,95 @@ mod tests {
             assert_eq!(study.follow(&everything, at(1)), None, "{state}");
             assert_eq!(study.follow(&all_done, at(1)), None, "{state}");
         }
+    }
+
+    #[test]
+    fn a_queued_study_whose_jobs_were_all_cancelled_is_cancelled() {
+        let queued = in_state(StudyState::Queued);
+        let change = queued
+            .follow(&counts(&[(JobStatus::Cancelled, 3)]), at(1))
+            .unwrap();
+        assert_eq!(change.study.state, StudyState::Cancelled);
+        assert_eq!(
+            queued.follow(
+                &counts(&[(JobStatus::Cancelled, 2), (JobStatus::Pending, 1)]),
+                at(1)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_caller_pauses_resumes_or_cancels_and_the_jobs_decide_the_rest() {
+        for (from, to, expected) in [
+            (
+                StudyState::Running,
+                StudyState::Paused,
+                Some(StudyRequest::Pause),
+            ),
+            (
+                StudyState::Queued,
+                StudyState::Cancelled,
+                Some(StudyRequest::Cancel),
+            ),
+            (
+                StudyState::Paused,
+                StudyState::Running,
+                Some(StudyRequest::Resume),
+            ),
+            (
+                StudyState::Paused,
+                StudyState::Queued,
+                Some(StudyRequest::Resume),
+            ),
+            (StudyState::Running, StudyState::Completed, None),
+            (StudyState::Running, StudyState::Failed, None),
+            (StudyState::Queued, StudyState::Running, None),
+            (StudyState::Draft, StudyState::Queued, None),
+        ] {
+            let request = in_state(from).request(to);
+            match expected {
+                Some(expected) => assert_eq!(request, Ok(expected), "{from} to {to}"),
+                None => assert!(
+                    matches!(request, Err(DomainError::Validation { field: "to", .. })),
+                    "{from} to {to}: {request:?}"
+                ),
+            }
+        }
+        assert_eq!(
+            in_state(StudyState::Running).request(StudyState::Draft),
+            Err(DomainError::InvalidStudyTransition {
+                from: StudyState::Running,
+                to: StudyState::Draft
+            })
+        );
+    }
+
+    #[test]
+    fn a_paused_study_resumes_as_its_jobs_say() {
+        let paused = in_state(StudyState::Paused);
+        let resumed = |c: &[(JobStatus, u64)]| paused.resumed(&counts(c), None, at(1)).unwrap();
+        assert_eq!(
+            resumed(&[(JobStatus::Pending, 2)]).study.state,
+            StudyState::Queued
+        );
+        assert_eq!(
+            resumed(&[(JobStatus::Pending, 1), (JobStatus::Cancelled, 1)])
+                .study
+                .state,
+            StudyState::Queued,
+            "a cancelled job never started"
+        );
+        assert_eq!(
+            resumed(&[(JobStatus::Pending, 1), (JobStatus::Completed, 1)])
+                .study
+                .state,
+            StudyState::Running
+        );
+        assert!(
+            in_state(StudyState::Running)
+                .resumed(&JobCounts::default(), None, at(1))
+                .is_err()
+        );
     }
 }

@@ -216,8 +216,9 @@ pub struct UserUpdate {
     pub name: Option<String>,
 }
 
-/// The form of an e-mail address that is unique within a tenant.
-fn email_key(email: &str) -> String {
+/// The form of an e-mail address that is unique within a tenant, and by which a user is found
+/// (`find_user_by_email`): compared without case.
+pub fn email_key(email: &str) -> String {
     email.to_lowercase()
 }
 

@@ -1,0 +1,11 @@
+DROP TABLE cost_records;
+DROP TABLE audit_logs;
+DROP TABLE checkpoints;
+DROP TABLE evidence;
+DROP TABLE results;
+ALTER TABLE jobs DROP FOREIGN KEY jobs_study;
+DROP INDEX jobs_by_study ON jobs;
+ALTER TABLE jobs DROP COLUMN study_id;
+DROP TABLE study_transitions;
+DROP TABLE studies;
+DROP TABLE users;

@@ -1,0 +1,11 @@
+DROP TABLE cost_records;
+DROP TABLE audit_logs;
+DROP TABLE checkpoints;
+DROP TABLE evidence;
+DROP TABLE results;
+DROP INDEX jobs_by_study;
+ALTER TABLE jobs DROP CONSTRAINT jobs_study;
+ALTER TABLE jobs DROP COLUMN study_id;
+DROP TABLE study_transitions;
+DROP TABLE studies;
+DROP TABLE users;

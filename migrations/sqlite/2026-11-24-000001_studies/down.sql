@@ -1,0 +1,13 @@
+DROP TABLE cost_records;
+DROP TABLE audit_logs;
+DROP TABLE checkpoints;
+DROP TABLE evidence;
+DROP TABLE results;
+DROP TRIGGER studies_delete_jobs;
+DROP TRIGGER jobs_study_update;
+DROP TRIGGER jobs_study_insert;
+DROP INDEX jobs_by_study;
+ALTER TABLE jobs DROP COLUMN study_id;
+DROP TABLE study_transitions;
+DROP TABLE studies;
+DROP TABLE users;
