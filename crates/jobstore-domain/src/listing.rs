@@ -107,19 +107,32 @@ impl Cursor {
         TenantId::new(self.0.as_str()).map_err(|_| invalid("cursor", "is not a tenant cursor"))
     }
 
-    /// The cursor after a job in a job listing (ordered by creation time, then id).
-    pub fn after_job(created_at: DateTime<Utc>, id: &JobId) -> Self {
-        Self(format!("{}/{id}", created_at.timestamp_micros()))
+    /// The cursor after a row of a listing ordered by a time, then an id (jobs, studies,
+    /// results, audit entries).
+    pub fn after(at: DateTime<Utc>, id: &str) -> Self {
+        Self(format!("{}/{id}", at.timestamp_micros()))
     }
 
-    /// The creation time and id a job-listing cursor points after.
-    pub fn job(&self) -> Result<(DateTime<Utc>, JobId), DomainError> {
-        let bad = || invalid("cursor", "is not a job cursor");
+    /// The time and id a cursor made by [`Cursor::after`] points after.
+    pub fn position(&self) -> Result<(DateTime<Utc>, &str), DomainError> {
+        let bad = || invalid("cursor", "is not a cursor this listing gave");
         let (micros, id) = self.0.split_once('/').ok_or_else(bad)?;
         let micros = micros.parse::<i64>().map_err(|_| bad())?;
         let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
         // A forged time outside the stored years would reach the database otherwise.
         crate::check_time("cursor", at).map_err(|_| bad())?;
+        Ok((at, id))
+    }
+
+    /// The cursor after a job in a job listing (ordered by creation time, then id).
+    pub fn after_job(created_at: DateTime<Utc>, id: &JobId) -> Self {
+        Self::after(created_at, id.as_str())
+    }
+
+    /// The creation time and id a job-listing cursor points after.
+    pub fn job(&self) -> Result<(DateTime<Utc>, JobId), DomainError> {
+        let bad = || invalid("cursor", "is not a job cursor");
+        let (at, id) = self.position().map_err(|_| bad())?;
         Ok((at, JobId::new(id).map_err(|_| bad())?))
     }
 }
@@ -142,6 +155,23 @@ mod tests {
                 .is_err()
         );
         assert!(Cursor::from_text("-62135596800000000/j-1").job().is_err());
+    }
+
+    #[test]
+    fn a_time_and_id_cursor_round_trips_and_rejects_garbage() {
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let cursor = Cursor::after(at, "7/audit-1");
+        assert_eq!(cursor.position().unwrap(), (at, "7/audit-1"));
+        assert!(
+            Cursor::from_text("2026-11-23T00:00:00Z|s1")
+                .position()
+                .is_err()
+        );
+        assert!(
+            Cursor::from_text("253402300800000000/s1")
+                .position()
+                .is_err()
+        );
     }
 
     #[test]

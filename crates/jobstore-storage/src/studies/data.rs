@@ -10,11 +10,10 @@ use jobstore_domain::{
 };
 
 use super::{
-    any_study, append_audit, audit, audit_entry,
+    append_audit, audit, audit_entry,
     lifecycle::job_counts,
-    lock_study, next_cursor, parse_cursor,
+    live_study, lock_study, next_cursor,
     rows::{AuditRow, CheckpointRow, CostRow, EvidenceRow, ResultRow},
-    study_not_found,
 };
 use crate::{
     AuditFilter, Completed, Completion, CostFilter, DbConnection, Entity, StorageError,
@@ -73,7 +72,7 @@ impl<S: Session> StudyDataRepository for S {
     ) -> Result<Page<StudyResult>, StorageError> {
         self.read(Call::new("list_results").tenant(tenant), |conn, _| {
             page.validate()?;
-            live(conn, tenant, study)?;
+            live_study(conn, tenant, study)?;
             let mut query = results::table
                 .filter(results::tenant_id.eq(tenant.as_str()))
                 .filter(results::study_id.eq(study.as_str()))
@@ -85,7 +84,8 @@ impl<S: Session> StudyDataRepository for S {
                 query = query.filter(results::surface.eq(surface));
             }
             if let Some(after) = &page.after {
-                let (at, id) = parse_cursor(after.as_str())?;
+                let (at, id) = after.position()?;
+                let at = stored(at);
                 query = query.filter(
                     results::created_at
                         .gt(at)
@@ -108,7 +108,7 @@ impl<S: Session> StudyDataRepository for S {
             Call::new("attach_evidence").tenant(&tenant),
             |conn, settings| {
                 let result = read_result(conn, &tenant, &new.result_id)?;
-                live(conn, &tenant, &result.study_id)?;
+                live_study(conn, &tenant, &result.study_id)?;
                 insert_evidence(conn, &result, new, settings.now())
             },
         )
@@ -121,7 +121,7 @@ impl<S: Session> StudyDataRepository for S {
     ) -> Result<Vec<Evidence>, StorageError> {
         self.read(Call::new("list_evidence").tenant(tenant), |conn, _| {
             let of = read_result(conn, tenant, result)?;
-            live(conn, tenant, &of.study_id)?;
+            live_study(conn, tenant, &of.study_id)?;
             evidence::table
                 .filter(evidence::tenant_id.eq(tenant.as_str()))
                 .filter(evidence::result_id.eq(result.as_str()))
@@ -136,7 +136,7 @@ impl<S: Session> StudyDataRepository for S {
 
     fn study_stats(&self, tenant: &TenantId, study: &StudyId) -> Result<StudyStats, StorageError> {
         self.read(Call::new("study_stats").tenant(tenant), |conn, _| {
-            live(conn, tenant, study)?;
+            live_study(conn, tenant, study)?;
             let jobs = job_counts(conn, tenant, study)?;
             let by_surface: Vec<(String, bool, i64)> = results::table
                 .filter(results::tenant_id.eq(tenant.as_str()))
@@ -255,7 +255,7 @@ impl<S: Session> StudyDataRepository for S {
         study: &StudyId,
     ) -> Result<Option<Checkpoint>, StorageError> {
         self.read(Call::new("latest_checkpoint").tenant(tenant), |conn, _| {
-            live(conn, tenant, study)?;
+            live_study(conn, tenant, study)?;
             latest(conn, tenant, study)
         })
     }
@@ -266,7 +266,7 @@ impl<S: Session> StudyDataRepository for S {
         study: &StudyId,
     ) -> Result<Vec<Checkpoint>, StorageError> {
         self.read(Call::new("list_checkpoints").tenant(tenant), |conn, _| {
-            live(conn, tenant, study)?;
+            live_study(conn, tenant, study)?;
             checkpoints::table
                 .filter(checkpoints::tenant_id.eq(tenant.as_str()))
                 .filter(checkpoints::study_id.eq(study.as_str()))
@@ -288,7 +288,7 @@ impl<S: Session> StudyDataRepository for S {
         self.write(
             Call::new("prune_checkpoints").tenant(tenant),
             |conn, settings| {
-                live(conn, tenant, study)?;
+                live_study(conn, tenant, study)?;
                 // The oldest checkpoint kept, if any is deleted: everything before it goes.
                 let oldest_kept: Option<i64> = checkpoints::table
                     .filter(checkpoints::tenant_id.eq(tenant.as_str()))
@@ -379,7 +379,7 @@ impl<S: Session> StudyDataRepository for S {
                 query = query.filter(audit_logs::at.lt(stored(until)));
             }
             if let Some(after) = &page.after {
-                let (at, seq, id) = parse_audit_cursor(after.as_str())?;
+                let (at, seq, id) = audit_position(after)?;
                 query = query.filter(
                     audit_logs::at.gt(at).or(audit_logs::at.eq(at).and(
                         audit_logs::seq
@@ -389,19 +389,14 @@ impl<S: Session> StudyDataRepository for S {
                 );
             }
             let mut rows = query.load(conn)?;
-            let next = (rows.len() > page.limit as usize).then(|| {
-                rows.truncate(page.limit as usize);
-                rows.last()
-                    .map(|row| {
-                        Cursor::from_text(format!(
-                            "{}|{}|{}",
-                            utc(row.at).to_rfc3339(),
-                            row.seq,
-                            row.audit_id
-                        ))
+            let next = (rows.len() > page.limit as usize)
+                .then(|| {
+                    rows.truncate(page.limit as usize);
+                    rows.last().map(|row| {
+                        Cursor::after(utc(row.at), &format!("{}/{}", row.seq, row.audit_id))
                     })
-                    .unwrap_or_else(|| Cursor::from_text(String::new()))
-            });
+                })
+                .flatten();
             let items = rows
                 .into_iter()
                 .map(AuditEntry::try_from)
@@ -447,7 +442,7 @@ fn complete(
         }
     }
     for (tenant, study) in studies {
-        live(conn, tenant, study)?;
+        live_study(conn, tenant, study)?;
     }
     let moved_on = writer::store(conn, settings, &updates, Guard::Version)?;
     for chunk in outputs.chunks(writer::CHUNK) {
@@ -505,7 +500,7 @@ fn record(
     studies.sort_unstable();
     studies.dedup();
     for (tenant, study) in studies {
-        live(conn, tenant, study)?;
+        live_study(conn, tenant, study)?;
     }
     let entries = records
         .iter()
@@ -533,13 +528,12 @@ fn record(
     Ok(records)
 }
 
-/// The audit log's keyset cursor: a time, a sequence and an id.
-fn parse_audit_cursor(text: &str) -> Result<(Stamp, i64, String), StorageError> {
-    let bad = || invalid("after", "is not a cursor this listing gave");
-    let (at_and_seq, id) = text.rsplit_once('|').ok_or_else(bad)?;
-    let (at, seq) = at_and_seq.rsplit_once('|').ok_or_else(bad)?;
-    let (at, _) = parse_cursor(&format!("{at}|"))?;
-    Ok((at, seq.parse().map_err(|_| bad())?, id.to_owned()))
+/// Where an audit-log cursor points after: a time, and the entry's count and id.
+fn audit_position(after: &Cursor) -> Result<(Stamp, i64, String), StorageError> {
+    let (at, rest) = after.position()?;
+    let bad = || invalid("cursor", "is not a cursor this listing gave");
+    let (seq, id) = rest.split_once('/').ok_or_else(bad)?;
+    Ok((stored(at), seq.parse().map_err(|_| bad())?, id.to_owned()))
 }
 
 fn invalid(field: &'static str, reason: &str) -> StorageError {
@@ -548,13 +542,6 @@ fn invalid(field: &'static str, reason: &str) -> StorageError {
         reason: reason.to_owned(),
     }
     .into()
-}
-
-fn live(conn: &mut DbConnection, tenant: &TenantId, study: &StudyId) -> Result<(), StorageError> {
-    match any_study(conn, tenant, study)?.deleted_at {
-        Some(_) => Err(study_not_found(tenant, study)),
-        None => Ok(()),
-    }
 }
 
 fn latest(
@@ -597,7 +584,7 @@ fn insert_result(
     now: DateTime<Utc>,
 ) -> Result<StudyResult, StorageError> {
     let result = new.into_result(now)?;
-    live(conn, &result.tenant_id, &result.study_id)?;
+    live_study(conn, &result.tenant_id, &result.study_id)?;
     // The job before the study, as a worker's report takes them: MySQL's foreign-key checks
     // of the insert below lock both.
     dialect::lock_job(conn, result.tenant_id.as_str(), result.job_id.as_str())?;

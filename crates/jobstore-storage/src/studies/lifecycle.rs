@@ -9,14 +9,14 @@ use jobstore_domain::{
 };
 
 use super::{
-    any_study, audit, follow, lock_study, replace_study,
+    audit, follow, live_study, lock_study, replace_study,
     rows::{StudyRow, StudyTransitionRow},
     store_study, study_not_found,
 };
 use crate::{
     DbConnection, Entity, StorageError, StudyRepository,
     dialect::{self, Locked},
-    rows::JobRow,
+    rows::{JobRow, stored},
     schema::{jobs, studies, study_transitions},
     store::{Session, Settings},
     tenants::ensure_live_tenants,
@@ -81,11 +81,12 @@ impl<S: Session> StudyRepository for S {
                 query = query.filter(studies::deleted_at.is_null());
             }
             if let Some(after) = &page.after {
-                let (at, id) = super::parse_cursor(after.as_str())?;
+                let (at, id) = after.position()?;
+                let at = stored(at);
                 query = query.filter(
-                    studies::created_at
-                        .gt(at)
-                        .or(studies::created_at.eq(at).and(studies::study_id.gt(id))),
+                    studies::created_at.gt(at).or(studies::created_at
+                        .eq(at)
+                        .and(studies::study_id.gt(id.to_owned()))),
                 );
             }
             let mut items = query
@@ -339,18 +340,6 @@ pub(super) fn job_counts(
         counts.add(status, u64::try_from(n).unwrap_or(0));
     }
     Ok(counts)
-}
-
-fn live_study(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    id: &StudyId,
-) -> Result<Study, StorageError> {
-    let study = any_study(conn, tenant, id)?;
-    match study.deleted_at {
-        Some(_) => Err(study_not_found(tenant, id)),
-        None => Ok(study),
-    }
 }
 
 fn state_audit(

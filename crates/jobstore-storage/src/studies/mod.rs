@@ -367,27 +367,19 @@ pub(super) fn next_cursor<T>(
     items.truncate(page.limit as usize);
     items.last().map(|item| {
         let (at, id) = key(item);
-        cursor(at, id)
+        jobstore_domain::Cursor::after(at, id)
     })
 }
 
-/// A keyset cursor: a time and an id.
-fn cursor(at: chrono::DateTime<chrono::Utc>, id: &str) -> jobstore_domain::Cursor {
-    jobstore_domain::Cursor::from_text(format!("{}|{id}", at.to_rfc3339()))
-}
-
-pub(super) fn parse_cursor(text: &str) -> Result<(crate::stamp::Stamp, String), StorageError> {
-    let bad = || -> StorageError {
-        jobstore_domain::DomainError::Validation {
-            field: "after",
-            reason: "is not a cursor this listing gave".to_owned(),
-        }
-        .into()
-    };
-    let (at, id) = text.split_once('|').ok_or_else(bad)?;
-    let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|_| bad())?;
-    Ok((
-        crate::rows::stored(at.with_timezone(&chrono::Utc)),
-        id.to_owned(),
-    ))
+/// Reads a study that is not soft-deleted.
+fn live_study(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &StudyId,
+) -> Result<Study, StorageError> {
+    let study = any_study(conn, tenant, id)?;
+    match study.deleted_at {
+        Some(_) => Err(study_not_found(tenant, id)),
+        None => Ok(study),
+    }
 }
